@@ -1,0 +1,45 @@
+"""The registry of check kinds. Each kind lives in its own module and is imported only when a
+suite uses it; adding a kind means writing its module and adding one line here."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from checks.kinds.base import CheckKind
+
+__all__ = ["kind_names", "load_kind", "register_kind"]
+
+_KINDS: dict[str, str] = {
+    "http": "checks.kinds.http:HttpCheck",
+    "http.flow": "checks.kinds.http_flow:HttpFlowCheck",
+    "postgres.tables": "checks.kinds.postgres:TablesCheck",
+    "postgres.columns": "checks.kinds.postgres:ColumnsCheck",
+    "postgres.query": "checks.kinds.postgres:QueryCheck",
+    "postgres.probe": "checks.kinds.postgres:ProbeCheck",
+}
+_loaded: dict[str, CheckKind] = {}
+
+
+def kind_names() -> list[str]:
+    return sorted(_KINDS)
+
+
+def register_kind(name: str, target: str | CheckKind) -> None:
+    """Adds a kind: a 'module:Class' path, or an instance (tests and plugins)."""
+    if isinstance(target, str):
+        _KINDS[name] = target
+        _loaded.pop(name, None)
+    else:
+        _KINDS[name] = f"{type(target).__module__}:{type(target).__qualname__}"
+        _loaded[name] = target
+
+
+def load_kind(name: str) -> CheckKind:
+    kind = _loaded.get(name)
+    if kind is None:
+        module_name, _, class_name = _KINDS[name].partition(":")
+        kind = getattr(importlib.import_module(module_name), class_name)()
+        _loaded[name] = kind
+    return kind

@@ -1,0 +1,244 @@
+"""From a validated suite to the list of checks one run executes in one environment:
+secrets resolved and registered with the redactor, `${...}` interpolated, filters applied."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from checks.config import COMMON_FIELDS, CheckSpec, Suite, env_var_secret_value, errors_from_validation, raise_all
+from checks.errors import ConfigError, UsageError
+from checks.kinds import load_kind
+from checks.kinds.base import CheckKind, KindParams
+from checks.redact import Redactor
+from checks.secrets import Secret
+
+__all__ = ["PlannedCheck", "RunPlan", "build_plan", "interpolate", "slug"]
+
+_REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    spec: CheckSpec
+    category: str
+    kind: CheckKind[Any]
+    params: KindParams
+    timeout: float
+    retries: int
+    retry_backoff: float
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass
+class RunPlan:
+    suite: Suite
+    environment: str
+    checks: list[PlannedCheck]
+    redactor: Redactor
+    variables: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 50
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        present = {c.category for c in self.checks}
+        return tuple(c.name for c in self.suite.categories if c.name in present)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class _Unresolved(Exception):
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.reason = reason
+
+
+def _lookup(name: str, scope: dict[str, Any]) -> Any:
+    expression, has_default, default = name.partition(":-")
+    expression = expression.strip()
+    if not _NAME.match(expression):
+        raise _Unresolved(expression, "expected ${name}, ${secrets.name} or ${deploy.field}")
+    current: Any = scope
+    for part in expression.split("."):
+        if isinstance(current, dict) and part in current and current[part] is not None:
+            current = current[part]
+        elif has_default:
+            return default
+        else:
+            raise _Unresolved(expression, "")
+    return current
+
+
+def interpolate(value: Any, scope: dict[str, Any]) -> Any:
+    """Replaces `${name}` (environment variables), `${secrets.name}`, `${deploy.field}`;
+    `${name:-default}` falls back; `$$` is a literal `$`. A string that is exactly one
+    reference keeps the referenced value's type (so `status: ${code}` can be an int)."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, scope) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, scope) for v in value]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+    whole = _REFERENCE.fullmatch(value)
+    if whole and whole.group(1) is not None:
+        found = _lookup(whole.group(1), scope)
+        return found.reveal() if isinstance(found, Secret) else found
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        found = _lookup(match.group(1), scope)
+        return found.reveal() if isinstance(found, Secret) else str(found)
+
+    return _REFERENCE.sub(replace, value)
+
+
+def _interpolate_located(value: Any, scope: dict[str, Any], suite: Suite,
+                         path: tuple[str | int, ...], known: list[str]) -> Any:
+    """`interpolate`, with errors that point at the string holding the bad reference."""
+    if isinstance(value, dict):
+        return {k: _interpolate_located(v, scope, suite, path + (k,), known)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate_located(v, scope, suite, path + (i,), known)
+                for i, v in enumerate(value)]
+    try:
+        return interpolate(value, scope)
+    except _Unresolved as exc:
+        location = suite.source.locate(path)
+        if exc.reason:
+            message = f"cannot read '${{{exc.name}}}': {exc.reason}"
+        elif exc.name.startswith("deploy."):
+            message = (f"'${{{exc.name}}}' is only known in a run triggered by a deploy; give a "
+                       f"default with '${{{exc.name}:-value}}'")
+        else:
+            hint = difflib.get_close_matches(exc.name, known, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            choices = ", ".join(known) or "none"
+            message = (f"undefined variable '{exc.name}' in environment "
+                       f"'{scope['environment']}'{suggestion}; defined: {choices}")
+        raise ConfigError(message, location, ".".join(str(p) for p in path[-2:])) from None
+
+
+def resolve_scope(suite: Suite, environment: str, redactor: Redactor,
+                  deploy: dict[str, Any] | None = None,
+                  require_secrets: bool = True) -> dict[str, Any]:
+    env = suite.environments[environment]
+    secrets: dict[str, Any] = {}
+    errors: list[ConfigError] = []
+    for name, ref in env.secrets.items():
+        value = env_var_secret_value(ref, suite.base_dir)
+        if value:
+            secrets[name] = Secret(value)
+            redactor.register(value)
+        elif require_secrets:
+            where = (f"environment variable {ref.env} is not set" if ref.env
+                     else f"file {ref.file} is missing or empty")
+            errors.append(ConfigError(
+                f"secret '{name}' of environment '{environment}' is absent: {where}",
+                suite.source.locate(("environments", environment, "secrets", name)),
+                f"secrets.{name}"))
+        else:
+            secrets[name] = f"<secret {name}>"
+    raise_all(errors)
+    return {**env.variables, "environment": environment, "secrets": secrets,
+            "deploy": dict(deploy or {})}
+
+
+def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
+               deploy: dict[str, Any] | None = None, redactor: Redactor | None = None,
+               require_secrets: bool = True) -> RunPlan:
+    if environment not in suite.environments:
+        choices = ", ".join(suite.environments)
+        raise UsageError(f"unknown environment '{environment}'; expected one of: {choices}")
+    redactor = redactor or Redactor()
+    scope = resolve_scope(suite, environment, redactor, deploy, require_secrets)
+    known = sorted([*suite.environments[environment].variables, "environment"]
+                   + [f"secrets.{s}" for s in suite.environments[environment].secrets])
+    selected = select_checks(suite, environment, only)
+    planned: list[PlannedCheck] = []
+    errors: list[ConfigError] = []
+    for ci, ki, category, spec in suite.all_checks():
+        if spec.id not in selected:
+            continue
+        path = suite.check_path(ci, ki)
+        try:
+            planned.append(_plan_check(suite, category.name, spec, path, scope, known))
+        except ConfigError as exc:
+            errors.append(exc)
+    raise_all(errors)
+    return RunPlan(suite, environment, planned, redactor, scope, suite.defaults.concurrency)
+
+
+def _plan_check(suite: Suite, category: str, spec: CheckSpec, path: tuple[str | int, ...],
+                scope: dict[str, Any], known: list[str]) -> PlannedCheck:
+    kind = load_kind(spec.type)
+    raw = {k: v for k, v in spec.params.items() if k not in COMMON_FIELDS}
+    values = _interpolate_located(raw, scope, suite, path, known)
+    try:
+        params = kind.Params.model_validate(values)
+    except ValidationError as exc:
+        errors = errors_from_validation(exc, kind.Params, suite.source, path)
+        for error in errors:
+            error.message = f"{spec.type}: {error.message}"
+        raise_all(errors)
+        raise  # unreachable
+    defaults = suite.defaults
+    return PlannedCheck(
+        spec=spec, category=category, kind=kind, params=params,
+        timeout=spec.timeout or defaults.timeout,
+        retries=defaults.retries if spec.retries is None else spec.retries,
+        retry_backoff=defaults.retry_backoff,
+        description=kind.describe(params),
+    )
+
+
+def filter_choices(suite: Suite) -> dict[str, list[str]]:
+    return {
+        "categories": [slug(c.name) for c in suite.categories],
+        "tags": sorted({t for _, _, _, check in suite.all_checks() for t in check.tags}),
+        "ids": [check.id for _, _, _, check in suite.all_checks()],
+    }
+
+
+def select_checks(suite: Suite, environment: str, only: list[str] | None) -> set[str]:
+    """Ids of the checks to run: those matching any filter (category, tag or id), plus
+    everything they depend on, minus checks restricted to other environments."""
+    checks = {check.id: (category, check) for _, _, category, check in suite.all_checks()}
+    in_env = {cid for cid, (_, c) in checks.items()
+              if c.environments is None or environment in c.environments}
+    if not only:
+        return in_env
+    chosen: set[str] = set()
+    for token in only:
+        wanted = token.strip()
+        if not wanted:
+            continue
+        matches = {cid for cid, (cat, c) in checks.items()
+                   if wanted == cid or wanted in c.tags or slug(wanted) == slug(cat.name)}
+        if not matches:
+            choices = filter_choices(suite)
+            raise UsageError(
+                f"filter '{wanted}' matches no check; expected a category "
+                f"({', '.join(choices['categories'])}), a tag ({', '.join(choices['tags']) or 'none'}) "
+                f"or a check id ({', '.join(choices['ids'])})")
+        chosen |= matches
+    pending = list(chosen)
+    while pending:  # dependencies come along, or dependents would only be skipped
+        for dep in checks[pending.pop()][1].depends_on:
+            if dep not in chosen:
+                chosen.add(dep)
+                pending.append(dep)
+    return chosen & in_env

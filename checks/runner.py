@@ -1,0 +1,168 @@
+"""Runs a plan: checks in parallel up to a concurrency limit, each with its timeout and retries,
+dependents of a failed check skipped, every result redacted before anyone sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from checks.errors import CheckError
+from checks.kinds.base import CheckContext
+from checks.plan import PlannedCheck, RunPlan
+from checks.results import CheckResult, Outcome, RunResult, Severity, Status
+
+__all__ = ["CheckFinished", "CheckStarted", "RunEvent", "run_plan"]
+
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass(frozen=True)
+class CheckStarted:
+    check: PlannedCheck
+
+
+@dataclass(frozen=True)
+class CheckFinished:
+    result: CheckResult
+    done: int
+    total: int
+
+
+RunEvent = CheckStarted | CheckFinished
+EventSink = Callable[[RunEvent], None]
+
+
+def _result(check: PlannedCheck, status: Status, summary: str, **kw: object) -> CheckResult:
+    spec = check.spec
+    return CheckResult(check_id=spec.id, name=spec.title, category=check.category, kind=spec.type,
+                       severity=spec.severity, status=status, summary=summary,
+                       tags=tuple(spec.tags), **kw)  # type: ignore[arg-type]
+
+
+class _Run:
+    def __init__(self, plan: RunPlan, on_event: EventSink | None, concurrency: int) -> None:
+        self.plan = plan
+        self.on_event = on_event
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.loop = asyncio.get_running_loop()
+        self.done: dict[str, asyncio.Future[CheckResult]] = {
+            c.id: self.loop.create_future() for c in plan.checks}
+        self.results: dict[str, CheckResult] = {}
+
+    def emit(self, event: RunEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def finish(self, check: PlannedCheck, result: CheckResult) -> None:
+        result = self._redacted(result)
+        self.results[check.id] = result
+        future = self.done[check.id]
+        if not future.done():
+            future.set_result(result)
+        self.emit(CheckFinished(result, len(self.results), len(self.plan.checks)))
+
+    def _redacted(self, result: CheckResult) -> CheckResult:
+        redactor = self.plan.redactor
+        if not redactor:
+            return result
+        return result.with_changes(
+            summary=redactor.redact(result.summary), details=redactor.redact(result.details),
+            measurements=redactor.redact_obj(result.measurements),
+            evidence=redactor.redact_obj(result.evidence))
+
+    async def run_check(self, check: PlannedCheck) -> None:
+        for dep in check.spec.depends_on:
+            future = self.done.get(dep)
+            if future is None:
+                self.finish(check, _result(check, Status.SKIP,
+                                           f"depends on '{dep}', which does not run here"))
+                return
+            dep_result = await future
+            if dep_result.status is not Status.PASS:
+                self.finish(check, _result(
+                    check, Status.SKIP,
+                    f"skipped: depends on '{dep}', which {_verb(dep_result.status)}"))
+                return
+        async with self.semaphore:
+            self.emit(CheckStarted(check))
+            self.finish(check, await self.attempt_all(check))
+
+    async def attempt_all(self, check: PlannedCheck) -> CheckResult:
+        started = time.perf_counter()
+        attempts = check.retries + 1
+        result: CheckResult | None = None
+        for attempt in range(1, attempts + 1):
+            result = await self.attempt(check, attempt)
+            permanent = result.evidence.get("_permanent", False)
+            if result.status is Status.PASS or permanent or attempt == attempts:
+                break
+            await asyncio.sleep(min(check.retry_backoff * 2 ** (attempt - 1), MAX_BACKOFF_S))
+        assert result is not None
+        evidence = {k: v for k, v in result.evidence.items() if k != "_permanent"}
+        status = result.status
+        if status.is_problem and check.spec.severity is Severity.WARNING:
+            status = Status.WARN
+        return result.with_changes(status=status, evidence=evidence, attempts=attempt,
+                                   duration_s=time.perf_counter() - started)
+
+    async def attempt(self, check: PlannedCheck, attempt: int) -> CheckResult:
+        ctx = CheckContext(environment=self.plan.environment, redactor=self.plan.redactor,
+                           variables=self.plan.variables, attempt=attempt)
+        try:
+            async with asyncio.timeout(check.timeout):
+                outcome: Outcome = await check.kind.run(check.params, ctx)
+        except TimeoutError:
+            return _result(check, Status.ERROR, f"timed out after {check.timeout:g}s")
+        except CheckError as exc:
+            return _result(check, Status.ERROR, exc.message, details=exc.details,
+                           evidence={"_permanent": exc.permanent})
+        except Exception as exc:  # a bug in a kind must not take the run down
+            return _result(check, Status.ERROR, f"internal error: {type(exc).__name__}: {exc}",
+                           details=traceback.format_exc())
+        status = Status.PASS if outcome.passed else Status.FAIL
+        return _result(check, status, outcome.summary, details=outcome.details,
+                       measurements=outcome.measurements, evidence=outcome.evidence)
+
+
+def _verb(status: Status) -> str:
+    return {Status.FAIL: "failed", Status.ERROR: "could not run", Status.SKIP: "was skipped",
+            Status.WARN: "failed with a warning"}.get(status, status.value)
+
+
+async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
+                   concurrency: int | None = None, cancel: asyncio.Event | None = None,
+                   version: str | None = None, trigger: str | None = None) -> RunResult:
+    """Runs every check of the plan. Setting `cancel` stops the run: the checks that did not
+    finish are reported as skipped and the run as cancelled. Cancelling the calling task
+    cancels every check and propagates, as asyncio expects."""
+    started_at = datetime.now(timezone.utc)
+    run = _Run(plan, on_event, concurrency or plan.concurrency)
+    tasks = [asyncio.ensure_future(run.run_check(check)) for check in plan.checks]
+    everything = asyncio.gather(*tasks)
+    cancelled = False
+    waiter = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    try:
+        if waiter is None:
+            await everything
+        else:
+            await asyncio.wait([everything, waiter], return_when=asyncio.FIRST_COMPLETED)
+            cancelled = cancel.is_set() and not everything.done()
+    finally:
+        if waiter is not None:
+            waiter.cancel()
+        if not everything.done():  # cancelled by the event, or the caller was cancelled
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    for check in plan.checks:
+        if check.id not in run.results:
+            run.results[check.id] = _result(check, Status.SKIP, "cancelled before it finished")
+    ordered = tuple(run.results[c.id] for c in plan.checks)
+    return RunResult(suite=plan.suite.suite, environment=plan.environment, started_at=started_at,
+                     finished_at=datetime.now(timezone.utc), results=ordered,
+                     categories=plan.categories, cancelled=cancelled, version=version,
+                     trigger=trigger)
