@@ -10,11 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from checks.config import COMMON_FIELDS, CheckSpec, Suite, env_var_secret_value, errors_from_validation, raise_all
+from checks.config import (
+    COMMON_FIELDS, CheckSpec, Suite, env_var_secret_value, errors_from_validation, field_path,
+    raise_all, reworded,
+)
 from checks.errors import ConfigError, UsageError
 from checks.kinds import load_kind
 from checks.kinds.base import CheckKind, KindParams
-from checks.redact import Redactor
+from checks.redact import MIN_SECRET_LENGTH, Redactor
 from checks.secrets import Secret
 
 __all__ = ["PlannedCheck", "RunPlan", "build_plan", "interpolate", "slug"]
@@ -28,7 +31,7 @@ class PlannedCheck:
     spec: CheckSpec
     category: str
     kind: CheckKind[Any]
-    params: KindParams
+    params: KindParams = field(repr=False)  # holds revealed secrets once interpolated
     timeout: float
     retries: int
     retry_backoff: float
@@ -117,19 +120,25 @@ def _interpolate_located(value: Any, scope: dict[str, Any], suite: Suite,
     try:
         return interpolate(value, scope)
     except _Unresolved as exc:
-        location = suite.source.locate(path)
-        if exc.reason:
-            message = f"cannot read '${{{exc.name}}}': {exc.reason}"
-        elif exc.name.startswith("deploy."):
-            message = (f"'${{{exc.name}}}' is only known in a run triggered by a deploy; give a "
-                       f"default with '${{{exc.name}:-value}}'")
-        else:
-            hint = difflib.get_close_matches(exc.name, known, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-            choices = ", ".join(known) or "none"
-            message = (f"undefined variable '{exc.name}' in environment "
-                       f"'{scope['environment']}'{suggestion}; defined: {choices}")
-        raise ConfigError(message, location, ".".join(str(p) for p in path[-2:])) from None
+        raise ConfigError(_unresolved_message(exc, scope, known), suite.source.locate(path),
+                          field_path(path)) from None
+
+
+def _unresolved_message(exc: _Unresolved, scope: dict[str, Any], known: list[str]) -> str:
+    if exc.reason:
+        return f"cannot read '${{{exc.name}}}': {exc.reason}"
+    if exc.name.startswith("deploy."):
+        facts = sorted(scope.get("deploy") or {})
+        if not facts:
+            return (f"'${{{exc.name}}}' is only known in a run triggered by a deploy; expected "
+                    f"a default for other runs, as in '${{{exc.name}:-value}}'")
+        return (f"the deploy that triggered this run did not give "
+                f"'{exc.name.removeprefix('deploy.')}'; expected one of: {', '.join(facts)}, "
+                f"or a default, as in '${{{exc.name}:-value}}'")
+    hint = difflib.get_close_matches(exc.name, known, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    return (f"undefined variable '{exc.name}' in environment '{scope['environment']}'"
+            f"{suggestion}; expected one of: {', '.join(known) or 'none'}")
 
 
 def resolve_scope(suite: Suite, environment: str, redactor: Redactor,
@@ -140,33 +149,45 @@ def resolve_scope(suite: Suite, environment: str, redactor: Redactor,
     errors: list[ConfigError] = []
     for name, ref in env.secrets.items():
         value = env_var_secret_value(ref, suite.base_dir)
-        if value:
+        path = ("environments", environment, "secrets", name, "env" if ref.env else "file")
+        if value and len(value) < MIN_SECRET_LENGTH:  # too short to redact without mangling text
+            errors.append(ConfigError(
+                f"secret '{name}' of environment '{environment}' is {len(value)} characters "
+                f"long; expected at least {MIN_SECRET_LENGTH}, so that it can be redacted",
+                suite.source.locate(path), field_path(path)))
+        elif value:
             secrets[name] = Secret(value)
             redactor.register(value)
         elif require_secrets:
-            where = (f"environment variable {ref.env} is not set" if ref.env
-                     else f"file {ref.file} is missing or empty")
+            source = (f"environment variable {ref.env} to be set" if ref.env
+                      else f"file {ref.file} to hold it (it is missing, unreadable or empty)")
             errors.append(ConfigError(
-                f"secret '{name}' of environment '{environment}' is absent: {where}",
-                suite.source.locate(("environments", environment, "secrets", name)),
-                f"secrets.{name}"))
+                f"secret '{name}' of environment '{environment}' is absent; expected {source}",
+                suite.source.locate(path), field_path(path)))
         else:
             secrets[name] = f"<secret {name}>"
     raise_all(errors)
+    kubernetes = env.kubernetes.model_dump() if env.kubernetes else None
     return {**env.variables, "environment": environment, "secrets": secrets,
-            "deploy": dict(deploy or {})}
+            "deploy": dict(deploy or {}), "kubernetes": kubernetes}
 
 
 def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
                deploy: dict[str, Any] | None = None, redactor: Redactor | None = None,
-               require_secrets: bool = True) -> RunPlan:
+               require_secrets: bool = True,
+               overrides: dict[str, str] | None = None) -> RunPlan:
+    """`overrides` replace the environment's variables (the CLI's `--var name=value`)."""
     if environment not in suite.environments:
-        choices = ", ".join(suite.environments)
-        raise UsageError(f"unknown environment '{environment}'; expected one of: {choices}")
-    redactor = redactor or Redactor()
+        names = list(suite.environments)
+        hint = difflib.get_close_matches(environment, names, n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise UsageError(f"unknown environment '{environment}'{suggestion}; expected one of: "
+                         f"{', '.join(names)}")
+    redactor = Redactor() if redactor is None else redactor
     scope = resolve_scope(suite, environment, redactor, deploy, require_secrets)
-    known = sorted([*suite.environments[environment].variables, "environment"]
-                   + [f"secrets.{s}" for s in suite.environments[environment].secrets])
+    scope.update(overrides or {})
+    known = sorted({*suite.environments[environment].variables, *(overrides or {}), "environment"}
+                   | {f"secrets.{s}" for s in suite.environments[environment].secrets})
     selected = select_checks(suite, environment, only)
     planned: list[PlannedCheck] = []
     errors: list[ConfigError] = []
@@ -175,33 +196,34 @@ def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
             continue
         path = suite.check_path(ci, ki)
         try:
-            planned.append(_plan_check(suite, category.name, spec, path, scope, known))
+            planned.append(_plan_check(suite, category.name, spec, path, scope, known, redactor))
         except ConfigError as exc:
-            errors.append(exc)
-    raise_all(errors)
+            errors.extend([exc, *getattr(exc, "others", ())])
+    # A secret interpolated into a param can show up as "got ...".
+    raise_all([reworded(error, redactor.redact(error.message)) for error in errors])
     return RunPlan(suite, environment, planned, redactor, scope, suite.defaults.concurrency)
 
 
 def _plan_check(suite: Suite, category: str, spec: CheckSpec, path: tuple[str | int, ...],
-                scope: dict[str, Any], known: list[str]) -> PlannedCheck:
+                scope: dict[str, Any], known: list[str], redactor: Redactor) -> PlannedCheck:
     kind = load_kind(spec.type)
     raw = {k: v for k, v in spec.params.items() if k not in COMMON_FIELDS}
     values = _interpolate_located(raw, scope, suite, path, known)
+    errors: list[ConfigError] = []
     try:
         params = kind.Params.model_validate(values)
     except ValidationError as exc:
-        errors = errors_from_validation(exc, kind.Params, suite.source, path)
-        for error in errors:
-            error.message = f"{spec.type}: {error.message}"
-        raise_all(errors)
-        raise  # unreachable
+        errors = [reworded(error, f"{spec.type}: {error.message}")
+                  for error in errors_from_validation(exc, kind.Params, suite.source, path)]
+    # Raised outside `except`: the chained ValidationError would carry the secret values.
+    raise_all(errors)
     defaults = suite.defaults
     return PlannedCheck(
         spec=spec, category=category, kind=kind, params=params,
         timeout=spec.timeout or defaults.timeout,
         retries=defaults.retries if spec.retries is None else spec.retries,
         retry_backoff=defaults.retry_backoff,
-        description=kind.describe(params),
+        description=redactor.redact(kind.describe(params)),
     )
 
 
@@ -230,10 +252,17 @@ def select_checks(suite: Suite, environment: str, only: list[str] | None) -> set
                    if wanted == cid or wanted in c.tags or slug(wanted) == slug(cat.name)}
         if not matches:
             choices = filter_choices(suite)
+            everything = [*choices["categories"], *choices["tags"], *choices["ids"]]
+            hint = difflib.get_close_matches(wanted, everything, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise UsageError(
-                f"filter '{wanted}' matches no check; expected a category "
-                f"({', '.join(choices['categories'])}), a tag ({', '.join(choices['tags']) or 'none'}) "
-                f"or a check id ({', '.join(choices['ids'])})")
+                f"filter '{wanted}' matches no check{suggestion}; expected a category "
+                f"({', '.join(choices['categories'])}), a tag "
+                f"({', '.join(choices['tags']) or 'none'}) or a check id "
+                f"({', '.join(choices['ids'])})")
+        if not matches & in_env:  # else the run would pass having checked nothing
+            raise UsageError(f"filter '{wanted}' matches only checks that do not run in "
+                             f"environment '{environment}'; expected a check that does")
         chosen |= matches
     pending = list(chosen)
     while pending:  # dependencies come along, or dependents would only be skipped

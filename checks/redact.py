@@ -13,7 +13,8 @@ from checks.secrets import Secret, describe_secret
 
 __all__ = ["RedactingFilter", "Redactor"]
 
-# Shorter values would redact ordinary words; such secrets are rejected when registered.
+# Shorter values would redact ordinary words: `register` ignores them, and `checks.plan`
+# refuses such a secret with a ConfigError, so none is used unredacted.
 MIN_SECRET_LENGTH = 4
 
 
@@ -35,8 +36,11 @@ class Redactor:
             self._values |= new
             self._pattern = None
 
-    def __bool__(self) -> bool:
-        return bool(self._values)
+    @property
+    def empty(self) -> bool:
+        """No secret registered yet. (Not `__bool__`: `redactor or Redactor()` would then
+        silently replace an empty redactor that secrets are registered with later.)"""
+        return not self._values
 
     def _compiled(self) -> re.Pattern[str] | None:
         if self._pattern is None and self._values:
@@ -71,11 +75,18 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.redactor:
-            record.msg = self.redactor.redact(record.getMessage())
+        if not self.redactor.empty:
+            try:
+                message = record.getMessage()
+            except Exception:  # args that do not fit msg: logging would report it, not raise
+                message = f"{record.msg} {record.args!r}"
+            record.msg = self.redactor.redact(message)
             record.args = None
             if record.exc_info and record.exc_info[1] is not None:
-                record.exc_text = self.redactor.redact(
-                    logging.Formatter().formatException(record.exc_info))
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
                 record.exc_info = None
+            if record.exc_text:  # also when another handler formatted it first
+                record.exc_text = self.redactor.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.redactor.redact(record.stack_info)
         return True

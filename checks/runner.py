@@ -67,7 +67,7 @@ class _Run:
 
     def _redacted(self, result: CheckResult) -> CheckResult:
         redactor = self.plan.redactor
-        if not redactor:
+        if redactor.empty:
             return result
         return result.with_changes(
             summary=redactor.redact(result.summary), details=redactor.redact(result.details),
@@ -112,11 +112,16 @@ class _Run:
     async def attempt(self, check: PlannedCheck, attempt: int) -> CheckResult:
         ctx = CheckContext(environment=self.plan.environment, redactor=self.plan.redactor,
                            variables=self.plan.variables, attempt=attempt)
+        deadline = asyncio.timeout(check.timeout)
         try:
-            async with asyncio.timeout(check.timeout):
+            async with deadline:
                 outcome: Outcome = await check.kind.run(check.params, ctx)
-        except TimeoutError:
-            return _result(check, Status.ERROR, f"timed out after {check.timeout:g}s")
+        except TimeoutError as exc:
+            if deadline.expired():
+                return _result(check, Status.ERROR, f"timed out after {check.timeout:g}s")
+            # A TimeoutError of the kind's own (a socket's, say) that it did not translate.
+            return _result(check, Status.ERROR, f"internal error: {type(exc).__name__}: {exc}",
+                           details=traceback.format_exc())
         except CheckError as exc:
             return _result(check, Status.ERROR, exc.message, details=exc.details,
                            evidence={"_permanent": exc.permanent})
@@ -151,13 +156,19 @@ async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
         else:
             await asyncio.wait([everything, waiter], return_when=asyncio.FIRST_COMPLETED)
             cancelled = cancel.is_set() and not everything.done()
+            if everything.done():
+                everything.result()  # re-raises what went wrong (an on_event sink's bug, say)
     finally:
         if waiter is not None:
             waiter.cancel()
-        if not everything.done():  # cancelled by the event, or the caller was cancelled
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        pending = [task for task in tasks if not task.done()]
+        # Cancelled by the event, by the caller, or a task failed: none may outlive the run.
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if not everything.done():
+            everything.cancel()
     for check in plan.checks:
         if check.id not in run.results:
             run.results[check.id] = _result(check, Status.SKIP, "cancelled before it finished")

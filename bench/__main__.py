@@ -1,0 +1,20 @@
+"""`make bench`: every benchmark, one after another, each printing its figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHES = ["bench.engine"]
+
+
+def main() -> int:
+    status = 0
+    for module in BENCHES + sys.argv[1:]:
+        print(f"== {module}", flush=True)
+        status |= subprocess.call([sys.executable, "-m", module])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""smokebot's adapters to the world: Slack, webhooks, queue, store and the CLI."""

@@ -1,0 +1,227 @@
+"""The `smokebot` command line: run a suite from a terminal or CI, validate it, list it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from checks.config import Suite, load_suite
+from checks.errors import SmokebotError, UsageError
+from checks.plan import RunPlan, build_plan
+from checks.redact import RedactingFilter, Redactor
+from checks.results import RunResult
+
+DEFAULT_CONFIG = "smoketest.yaml"
+
+
+def _config_path(value: str | None) -> Path:
+    return Path(value or os.environ.get("SMOKEBOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def _fail(error: SmokebotError) -> NoReturn:
+    console = Console(stderr=True, highlight=False)
+    console.print(f"[bold red]error:[/] {_escape(error.render())}")
+    for other in getattr(error, "others", ()):
+        console.print(f"[bold red]error:[/] {_escape(other.render())}")
+    sys.exit(error.exit_code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+    return escape(text)
+
+
+def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Every SmokebotError becomes one message on stderr and its exit code, no traceback."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SmokebotError as exc:
+            _fail(exc)
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var expects NAME=VALUE, got {pair!r}")
+        variables[name.strip()] = value
+    return variables
+
+
+def _split_filters(values: tuple[str, ...]) -> list[str]:
+    return [token for value in values for token in value.split(",") if token.strip()]
+
+
+def _setup_logging(redactor: Redactor, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes next to the target then renames, so a report is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="smokebot")
+def cli() -> None:
+    """Smoke-test a deployed environment and report what works and what does not."""
+
+
+config_option = click.option(
+    "--config", "-c", "config", metavar="FILE",
+    help=f"Suite file (default: $SMOKEBOT_CONFIG or ./{DEFAULT_CONFIG}).")
+
+
+@cli.command()
+@click.argument("environment")
+@config_option
+@click.option("--only", multiple=True, metavar="FILTERS",
+              help="Run only these categories, tags or check ids (comma-separated); "
+                   "what they depend on comes along.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="Override one of the environment's variables.")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the Markdown report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON report here.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML here (for CI).")
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="Checks running at once.")
+@click.option("--version-label", "version", help="The version under test, for the reports.")
+@click.option("--verbose", "-v", is_flag=True, help="Log what the checks do.")
+@_user_errors
+def run(environment: str, config: str | None, only: tuple[str, ...], variables: tuple[str, ...],
+        markdown: Path | None, json_path: Path | None, junit: Path | None,
+        concurrency: int | None, version: str | None, verbose: bool) -> None:
+    """Run the suite against ENVIRONMENT. Exit 0 passed, 1 failed, 2 usage or config
+    error, 130 cancelled (Ctrl-C)."""
+    from checks.report import render_json, render_junit, render_markdown, render_summary
+
+    suite = load_suite(_config_path(config))
+    redactor = Redactor()
+    _setup_logging(redactor, verbose)
+    plan = build_plan(suite, environment, only=_split_filters(only), redactor=redactor,
+                      overrides=_parse_vars(variables))
+    console = Console(highlight=False)
+    result = asyncio.run(_run_with_progress(plan, console, concurrency, version))
+    render_summary(result, console, redactor)
+    descriptions = {c.id: c.description for c in plan.checks}
+    outputs = [(markdown, lambda: render_markdown(result, redactor, descriptions=descriptions)),
+               (json_path, lambda: render_json(result, redactor)),
+               (junit, lambda: render_junit(result, redactor))]
+    for path, render in outputs:
+        if path is not None:
+            write_atomically(path, render())
+            console.print(f"wrote {path}")
+    sys.exit(result.verdict.exit_code)
+
+
+async def _run_with_progress(plan: RunPlan, console: Console, concurrency: int | None,
+                             version: str | None) -> RunResult:
+    from checks.report import TerminalProgress
+    from checks.runner import run_plan
+
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        if cancel.is_set():  # a second Ctrl-C: stop waiting for anything
+            os._exit(130)
+        console.print("\n[yellow]cancelling: finishing the report (Ctrl-C again to quit)[/]")
+        cancel.set()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        loop.add_signal_handler(signal.SIGTERM, on_interrupt)
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests) or no signals
+        pass
+    with TerminalProgress(console, len(plan.checks), plan.environment,
+                          redactor=plan.redactor) as progress:
+        return await run_plan(plan, on_event=progress.on_event, concurrency=concurrency,
+                              cancel=cancel, version=version, trigger="cli")
+
+
+@cli.command()
+@config_option
+@_user_errors
+def validate(config: str | None) -> None:
+    """Check the suite file: structure, check types and parameters, references."""
+    path = _config_path(config)
+    suite = load_suite(path)
+    for environment in suite.environments:
+        build_plan(suite, environment, require_secrets=False)
+    checks = sum(len(c.checks) for c in suite.categories)
+    click.echo(f"{path}: valid ({len(suite.environments)} environments, "
+               f"{len(suite.categories)} categories, {checks} checks)")
+
+
+@cli.command(name="list")
+@click.argument("environment", required=False)
+@config_option
+@_user_errors
+def list_checks(environment: str | None, config: str | None) -> None:
+    """List the environments, or the checks that run in ENVIRONMENT."""
+    suite = load_suite(_config_path(config))
+    if environment is None:
+        for name, env in suite.environments.items():
+            click.echo(f"{name}{': ' + env.description if env.description else ''}")
+        return
+    plan = build_plan(suite, environment, require_secrets=False)
+    _print_plan(suite, plan)
+
+
+def _print_plan(suite: Suite, plan: RunPlan) -> None:
+    current = None
+    for check in plan.checks:
+        if check.category != current:
+            current = check.category
+            click.echo(f"\n{current}")
+        extras = []
+        if check.spec.tags:
+            extras.append("tags: " + ", ".join(check.spec.tags))
+        if check.spec.depends_on:
+            extras.append("after: " + ", ".join(check.spec.depends_on))
+        if check.spec.severity.value != "critical":
+            extras.append(check.spec.severity.value)
+        suffix = f"  [{'; '.join(extras)}]" if extras else ""
+        click.echo(f"  {check.id:<28} {check.spec.type:<18} {check.spec.title}{suffix}")
+        if check.description:
+            click.echo(f"  {'':<28} {'':<18} {plan.redactor.redact(check.description)}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the suite file's JSON Schema (for editor completion)."""
+    from checks.schema import suite_json_schema
+    click.echo(json.dumps(suite_json_schema(), indent=2))
+
+
+def main() -> None:
+    cli(prog_name="smokebot")
+
+
+if __name__ == "__main__":
+    main()

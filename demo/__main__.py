@@ -1,0 +1,75 @@
+"""`make demo`: start the bundled demo target and its database schema, run the example suite
+against it with the terminal and Markdown reports, then stop what was started.
+
+    python -m demo [--degrade PROVIDER ...] [--report PATH] [--database-url DSN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from demo.target import create_app
+from tests.support.asgi import serve_asgi
+
+HERE = Path(__file__).resolve().parent
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEMO_DATABASE = "smokebot_demo"
+
+
+def prepare_database(admin_dsn: str) -> str | None:
+    """Creates the demo database and schema; returns its DSN, or None if PostgreSQL is
+    unreachable (the suite then reports the database checks as skipped, with the reason)."""
+    try:
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=3) as admin:
+            exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                   [DEMO_DATABASE]).fetchone()
+            if not exists:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
+        dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=DEMO_DATABASE)
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            conn.execute((HERE / "schema.sql").read_text(encoding="utf-8"))
+        return dsn
+    except psycopg.OperationalError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"demo: PostgreSQL is not reachable ({first_line}); "
+              "the database checks will be skipped", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--degrade", action="append", default=[], metavar="PROVIDER",
+                        help="report this AI provider as degraded (openai, anthropic, openrouter)")
+    parser.add_argument("--report", default="demo-report.md", help="Markdown report path")
+    parser.add_argument("--database-url", default=os.environ.get("DEMO_ADMIN_DATABASE_URL",
+                                                                 ADMIN_DSN))
+    args = parser.parse_args(argv)
+
+    dsn = prepare_database(args.database_url)
+    # An unreachable address makes the connect check fail fast and skip its dependents.
+    os.environ["DEMO_DATABASE_URL"] = dsn or "postgresql://postgres@127.0.0.1:1/unreachable"
+
+    from bot.cli import cli
+
+    app = create_app(degraded=frozenset(args.degrade))
+    with serve_asgi(app) as base_url:
+        print(f"demo: target serving at {base_url}"
+              + (f" with {', '.join(args.degrade)} degraded" if args.degrade else ""))
+        try:
+            cli.main(["run", "staging", "--config", str(HERE / "smoketest.yaml"),
+                      "--var", f"base_url={base_url}", "--markdown", args.report],
+                     prog_name="smokebot", standalone_mode=False)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
