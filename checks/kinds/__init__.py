@@ -14,10 +14,16 @@ __all__ = ["kind_names", "load_kind", "register_kind"]
 _KINDS: dict[str, str] = {
     "http": "checks.kinds.http:HttpCheck",
     "http.flow": "checks.kinds.http_flow:HttpFlowCheck",
+    "postgres.connect": "checks.kinds.postgres:ConnectCheck",
     "postgres.tables": "checks.kinds.postgres:TablesCheck",
     "postgres.columns": "checks.kinds.postgres:ColumnsCheck",
     "postgres.query": "checks.kinds.postgres:QueryCheck",
     "postgres.probe": "checks.kinds.postgres:ProbeCheck",
+    "k8s.pods": "checks.kinds.k8s_pods:PodsCheck",
+    "k8s.rollout": "checks.kinds.k8s_rollout:RolloutCheck",
+    "k8s.image": "checks.kinds.k8s_image:ImageCheck",
+    "k8s.secret": "checks.kinds.k8s_secret:SecretCheck",
+    "k8s.events": "checks.kinds.k8s_events:EventsCheck",
 }
 _loaded: dict[str, CheckKind] = {}
 

@@ -1,0 +1,680 @@
+"""PostgreSQL checks: the "Database Schema" and "Customer Provisioning" parts of a smoke test.
+
+    postgres.connect   connects, runs `SELECT version()`, measures connect_ms
+    postgres.tables    the expected tables exist in a schema
+    postgres.columns   the expected columns exist, with their information_schema data_type
+    postgres.query     runs one query in a transaction that is always rolled back; asserts on rows
+    postgres.probe     inserts one row and reads it back with its defaults, then rolls back
+
+Every kind opens its own connection (psycopg 3, async), sets `statement_timeout` on the session,
+registers the DSN's password with the run's redactor and closes the connection however the
+check ends. psycopg's exceptions are translated into CheckError here, at the edge: a person
+reads what to fix, never a traceback, and never the password (libpq's own error objects carry
+it, so they are not chained onto ours).
+
+Nothing a check does is ever committed: queries and probes run inside a transaction that ends in
+ROLLBACK, and a transaction that never sees COMMIT is discarded by the server when the
+connection drops, so a cancelled task or a killed backend leaves nothing behind either. (A probe
+does advance the table's id sequence: sequences are not transactional.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from pydantic import ConfigDict, Field, field_validator
+
+from checks.assertions import AssertionList, evaluate
+from checks.config import Duration
+from checks.errors import CheckError
+from checks.kinds.base import CheckContext, CheckKind, KindParams
+from checks.redact import Redactor
+from checks.results import Outcome
+
+__all__ = [
+    "ColumnsCheck", "ColumnsParams", "ConnectCheck", "PostgresParams", "ProbeCheck",
+    "ProbeParams", "QueryCheck", "QueryParams", "TablesCheck", "TablesParams",
+]
+
+T = TypeVar("T")
+
+APPLICATION_NAME = "smokebot"  # so a DBA can tell our sessions apart in pg_stat_activity
+ROWS_IN_EVIDENCE = 20  # a query may return up to max_rows; reports show the first few
+FAILURES_IN_SUMMARY = 3
+
+
+# ------------------------------------------------------------------------------ parameters
+
+class PostgresParams(KindParams):
+    dsn: str = Field(min_length=1)
+    connect_timeout: Duration = 5.0
+    statement_timeout: Duration = 5.0
+
+
+class TablesParams(PostgresParams):
+    schema_: str = Field("public", alias="schema", min_length=1)
+    tables: list[str] = Field(min_length=1)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ColumnsParams(PostgresParams):
+    schema_: str = Field("public", alias="schema", min_length=1)
+    columns: dict[str, str | None] = Field(min_length=1)  # "table.column" -> data_type or None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("columns")
+    @classmethod
+    def _table_dot_column(cls, columns: dict[str, str | None]) -> dict[str, str | None]:
+        for key in columns:
+            table, _, column = key.partition(".")
+            if not table or not column:
+                raise ValueError(f"expected 'table.column' keys such as 'api_keys.key_hash', "
+                                 f"got {key!r}")
+        return columns
+
+
+class QueryParams(PostgresParams):
+    sql: str = Field(min_length=1)
+    params: list[Any] | dict[str, Any] | None = None
+    assertions: AssertionList = Field(default_factory=list, alias="assert")
+    read_only: bool = True
+    max_rows: int = Field(1000, ge=1, le=100_000)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ProbeParams(PostgresParams):
+    schema_: str = Field("public", alias="schema", min_length=1)
+    table: str = Field(min_length=1)
+    values: dict[str, Any] = Field(default_factory=dict)
+    assertions: AssertionList = Field(default_factory=list, alias="assert")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ------------------------------------------------------------------------------ the target
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a DSN points, without its password: what error messages may name."""
+
+    host: str
+    port: str
+    user: str
+    sets_application_name: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _register_password(dsn: str, redactor: Redactor) -> None:
+    """Registers the password even when the DSN is too broken to parse: libpq's parse errors
+    quote pieces of the DSN."""
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        password = None
+        if "://" in dsn:
+            try:
+                password = unquote(urlsplit(dsn).password or "")
+            except ValueError:
+                pass
+        else:
+            match = re.search(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
+            password = match.group(1).strip("'") if match else None
+    if password:
+        redactor.register(str(password))
+
+
+def _target(dsn: str, redactor: Redactor) -> _Target:
+    _register_password(dsn, redactor)
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        problem = _invalid_dsn(str(exc))
+    else:
+        host = str(params.get("host") or params.get("hostaddr") or "localhost")
+        return _Target(host=host, port=str(params.get("port") or 5432),
+                       user=str(params.get("user") or ""),
+                       sets_application_name="application_name" in params)
+    raise problem  # outside the except block: libpq's exception must not ride along
+
+
+def _invalid_dsn(reason: str) -> CheckError:
+    # libpq quotes the offending piece of the DSN, which may be (part of) the password; only
+    # the names of connection options are safe to repeat.
+    reason = reason.strip().splitlines()[0] if reason.strip() else "cannot be read"
+    reason = re.sub(r'"([^"]*)"',
+                    lambda m: m.group(0) if m.group(1) in _SAFE_IN_DSN_ERRORS else '"…"', reason)
+    return CheckError(f"invalid DSN: {reason}; expected postgresql://user:password@host:port/"
+                      "dbname or key=value pairs", permanent=True)
+
+
+_SAFE_IN_DSN_ERRORS = frozenset(
+    ["=", *(o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults())])
+
+
+def _describe_target(dsn: str) -> str:
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "PostgreSQL"
+    host = params.get("host") or params.get("hostaddr") or "localhost"
+    return f"PostgreSQL at {host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
+
+
+# ------------------------------------------------------------------------------ sessions
+
+@dataclass(frozen=True)
+class _Session:
+    conn: psycopg.AsyncConnection[Any]
+    target: _Target
+    connect_ms: float
+
+
+async def _with_session(params: PostgresParams, ctx: CheckContext,
+                        work: Callable[[_Session], Awaitable[T]], *, action: str,
+                        privilege: str) -> T:
+    """Connects, sets statement_timeout, runs `work`, closes. psycopg errors raised by `work`
+    become CheckError; `action` and `privilege` word them ("query", "SELECT")."""
+    target = _target(params.dsn, ctx.redactor)
+    session = await _connect(params, target, ctx.redactor)
+    problem: CheckError
+    try:
+        await session.conn.execute("SELECT set_config('statement_timeout', %s, false)",
+                                   [f"{max(1, round(params.statement_timeout * 1000))}ms"])
+        return await work(session)
+    except psycopg.Error as exc:
+        problem = _statement_error(exc, session, params, action=action, privilege=privilege)
+    finally:
+        await session.conn.close()  # also ends (and so discards) an open transaction
+    raise _redacted(problem, ctx.redactor)
+
+
+async def _connect(params: PostgresParams, target: _Target, redactor: Redactor) -> _Session:
+    options: dict[str, Any] = {
+        "autocommit": True,  # transactions are opened explicitly, and always rolled back
+        "connect_timeout": max(2, math.ceil(params.connect_timeout)),  # libpq's minimum is 2s
+    }
+    if not target.sets_application_name:
+        options["application_name"] = APPLICATION_NAME
+    started = time.perf_counter()
+    problem: CheckError
+    try:
+        async with asyncio.timeout(params.connect_timeout):  # libpq's own is whole seconds
+            conn = await psycopg.AsyncConnection.connect(params.dsn, **options)
+        return _Session(conn, target, (time.perf_counter() - started) * 1000)
+    except TimeoutError:
+        problem = CheckError(f"cannot connect to PostgreSQL at {target.label}: no answer within "
+                             f"{_duration(params.connect_timeout)}")
+    except psycopg.Error as exc:
+        problem = _connect_error(str(exc), target, params)
+    raise _redacted(problem, redactor)
+
+
+def _redacted(error: CheckError, redactor: Redactor) -> CheckError:
+    return CheckError(redactor.redact(error.message), permanent=error.permanent,
+                      details=redactor.redact(error.details))
+
+
+_DB_MISSING = re.compile(r'database "(?P<name>[^"]*)" does not exist')
+_ROLE_MISSING = re.compile(r'role "(?P<name>[^"]*)" does not exist')
+
+
+def _connect_error(message: str, target: _Target, params: PostgresParams) -> CheckError:
+    """libpq reports connection failures as text only (no SQLSTATE), so they are read from it."""
+    if message.startswith("connection is bad:") or "invalid URI" in message or \
+            "bad value for" in message or "invalid connection option" in message:
+        return _invalid_dsn(message.removeprefix("connection is bad:"))
+    reason = _connect_reason(message)
+    where = f"PostgreSQL at {target.label}"
+    lower = reason.lower()
+    if "connection refused" in lower:
+        return CheckError(f"cannot connect to {where}: connection refused")
+    if "timeout expired" in lower or "timed out" in lower:
+        return CheckError(f"cannot connect to {where}: no answer within "
+                          f"{_duration(params.connect_timeout)}")
+    if "resolve host" in lower or "translate host name" in lower:
+        return CheckError(f"cannot connect to {where}: host name not found")
+    if "password authentication failed" in lower or "authentication failed" in lower:
+        named = re.search(r'for user "([^"]*)"', reason)
+        who = f'user "{named.group(1) if named else target.user}"'
+        return CheckError(f"{where} rejected the password of {who}: check the user and "
+                          "password in the DSN", permanent=True)
+    if match := _DB_MISSING.search(reason):
+        return CheckError(f'database "{match["name"]}" does not exist on {where}: check the '
+                          "database name in the DSN", permanent=True)
+    if match := _ROLE_MISSING.search(reason):
+        return CheckError(f'role "{match["name"]}" does not exist on {where}: check the user '
+                          "in the DSN", permanent=True)
+    if "no pg_hba.conf entry" in lower or "not permitted to log in" in lower or \
+            "permission denied for database" in lower:
+        return CheckError(f"{where} refused this login: {reason}", permanent=True)
+    if "ssl" in lower and ("required" in lower or "not support" in lower):
+        return CheckError(f"cannot connect to {where}: {reason}: check sslmode in the DSN",
+                          permanent=True)
+    return CheckError(f"cannot connect to {where}: {reason}")
+
+
+def _connect_reason(message: str) -> str:
+    """'connection failed: connection to server at "h", port 5432 failed: FATAL:  database "x"
+    does not exist' -> 'database "x" does not exist'."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    text = lines[0] if lines else message
+    text = re.sub(r"^connection failed:\s*", "", text)
+    text = re.sub(r'^connection to server (at|on) .*? failed:\s*', "", text)
+    text = re.sub(r"^(FATAL|ERROR):\s*", "", text)
+    return text.strip() or message.strip()
+
+
+_PERMISSION = re.compile(r"permission denied for (?P<what>materialized view|table|view|sequence|"
+                         r"schema|function|procedure|relation|database|column|type) "
+                         r"(?P<name>\S+)")
+_PRIVILEGE_BY_OBJECT = {"schema": "USAGE", "sequence": "USAGE", "function": "EXECUTE",
+                        "procedure": "EXECUTE", "database": "CONNECT", "type": "USAGE"}
+_LOST = ("08", "57P01", "57P02", "57P03")
+_HINTS = {"42P01": ": check the schema and table names", "3F000": ": check the schema name",
+          "42703": ": check the column names", "42601": ": check the SQL",
+          "42883": ": check the function name and argument types"}
+
+
+def _statement_error(exc: psycopg.Error, session: _Session, params: PostgresParams, *,
+                     action: str, privilege: str) -> CheckError:
+    state = exc.sqlstate or ""
+    primary = _primary(exc)
+    detail = "\n".join(p for p in (exc.diag.message_detail, exc.diag.message_hint) if p)
+    where = f"PostgreSQL at {session.target.label}"
+    if session.conn.closed or state.startswith(_LOST):
+        return CheckError(f"lost the connection to {where}: {primary}", details=detail)
+    if state == "57014":
+        if "statement timeout" in primary:
+            return CheckError(f"query exceeded statement_timeout of "
+                              f"{_duration(params.statement_timeout)}")
+        return CheckError(f"{action} was cancelled on the server: {primary}")
+    if state == "55P03":
+        return CheckError(f"{action} waited too long for a lock: {primary}")
+    if state == "42501":
+        role = session.conn.info.user
+        if match := _PERMISSION.search(primary):
+            needed = _PRIVILEGE_BY_OBJECT.get(match["what"], privilege)
+            return CheckError(f"permission denied for {match['what']} {match['name']}: grant "
+                              f"{needed} on it to the {role} role", permanent=True)
+        return CheckError(f"{primary}: grant the privilege it needs to the {role} role",
+                          permanent=True, details=detail)
+    if state == "25006":
+        return CheckError(f"{action} tried to write in a read-only transaction ({primary}): set "
+                          "read_only: false to allow it (it is rolled back either way)",
+                          permanent=True)
+    if state.startswith(("42", "3F", "22", "23", "0A", "2B")) or (
+            not state and isinstance(exc, psycopg.ProgrammingError)):
+        # A mistake in the suite (unknown table or column, bad value, bad SQL): retrying the
+        # same statement cannot help.
+        hint = _HINTS.get(state, "")
+        return CheckError(f"{action} failed: {primary}{hint}", permanent=True, details=detail)
+    return CheckError(f"{action} failed: {primary}", details=detail)
+
+
+def _primary(exc: psycopg.Error) -> str:
+    primary = exc.diag.message_primary
+    if not primary:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        primary = lines[0] if lines else type(exc).__name__
+        primary = re.sub(r"^consuming input failed:\s*", "", primary)
+    return primary
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+# ------------------------------------------------------------------------------ values
+
+def _jsonable(value: Any) -> Any:
+    """A database value as JSON: what evidence shows and what assertions compare."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, (datetime, date, time_of_day)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    return str(value)  # UUID, inet, ranges: their PostgreSQL text form
+
+
+def _adapted(value: Any) -> Any:
+    """A suite value as a query parameter: mappings (and lists holding them) go as jsonb."""
+    if isinstance(value, dict) or (isinstance(value, list) and
+                                   any(isinstance(v, (dict, list)) for v in value)):
+        return Jsonb(value)
+    return value
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _failure_summary(failures: list[str]) -> str:
+    shown = "; ".join(failures[:FAILURES_IN_SUMMARY])
+    hidden = len(failures) - FAILURES_IN_SUMMARY
+    return f"{shown} (and {hidden} more)" if hidden > 0 else shown
+
+
+def _assertions_outcome(assertions: Any, data: Any, passed: str, **kw: Any) -> Outcome:
+    failures = evaluate(assertions, data)
+    if failures:
+        return Outcome.failed(_failure_summary(failures), details="\n".join(failures), **kw)
+    if assertions:
+        passed = f"{passed}; {_plural(len(assertions), 'assertion')} held"
+    return Outcome.ok(passed, **kw)
+
+
+# ------------------------------------------------------------------------------ kinds
+
+class ConnectCheck(CheckKind[PostgresParams]):
+    """The database answers: connect, `SELECT version()`, measure how long connecting took."""
+
+    Params = PostgresParams
+
+    async def run(self, params: PostgresParams, ctx: CheckContext) -> Outcome:
+        async def look(session: _Session) -> Outcome:
+            cursor = await session.conn.execute(
+                "SELECT version(), current_setting('server_version'), current_database(), "
+                "current_user")
+            row = await cursor.fetchone()
+            assert row is not None  # SELECT without FROM returns one row
+            version, server_version, database, user = row
+            number = str(server_version).split()[0]
+            return Outcome.ok(
+                f"connected to PostgreSQL {number} (database {database} as {user})",
+                measurements={"connect_ms": round(session.connect_ms, 1)},
+                evidence={"version": version, "server_version": server_version,
+                          "database": database, "user": user, "host": session.target.host,
+                          "port": session.target.port})
+
+        return await _with_session(params, ctx, look, action="connection check",
+                                   privilege="CONNECT")
+
+    def describe(self, params: PostgresParams) -> str:
+        return f"connects to {_describe_target(params.dsn)} and reads its version"
+
+
+# Relations as information_schema.tables lists them (tables, views, foreign and partitioned
+# tables), read from pg_catalog: information_schema hides what the role has no privilege on,
+# and whether a migration ran is not a question of the smoke-test role's grants.
+_TABLES_SQL = """
+SELECT c.relname
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relname = ANY(%(names)s)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+"""
+
+# information_schema.columns' own definition of data_type (arrays are 'ARRAY', enums and
+# composites 'USER-DEFINED', domains their base type), over pg_catalog for the reason above.
+_COLUMNS_SQL = """
+SELECT c.relname, a.attname,
+  CASE WHEN t.typtype = 'd' THEN
+         CASE WHEN bt.typelem <> 0 AND bt.typlen = -1 THEN 'ARRAY'
+              WHEN nbt.nspname = 'pg_catalog' THEN format_type(t.typbasetype, NULL)
+              ELSE 'USER-DEFINED' END
+       ELSE
+         CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN 'ARRAY'
+              WHEN nt.nspname = 'pg_catalog' THEN format_type(a.atttypid, NULL)
+              ELSE 'USER-DEFINED' END
+  END AS data_type,
+  format_type(a.atttypid, NULL) AS declared_type
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_namespace nt ON nt.oid = t.typnamespace
+LEFT JOIN pg_catalog.pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+LEFT JOIN pg_catalog.pg_namespace nbt ON nbt.oid = bt.typnamespace
+WHERE n.nspname = %(schema)s AND c.relname = ANY(%(tables)s)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+async def _schema_exists(conn: psycopg.AsyncConnection[Any], schema: str) -> bool:
+    cursor = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s)", [schema])
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+class TablesCheck(CheckKind[TablesParams]):
+    """The expected tables exist in a schema (the report's "4/4 tables found")."""
+
+    Params = TablesParams
+
+    async def run(self, params: TablesParams, ctx: CheckContext) -> Outcome:
+        schema, expected = params.schema_, list(dict.fromkeys(params.tables))
+
+        async def look(session: _Session) -> Outcome:
+            cursor = await session.conn.execute(_TABLES_SQL, {"schema": schema,
+                                                               "names": expected})
+            present = {row[0] for row in await cursor.fetchall()}
+            found = [t for t in expected if t in present]
+            missing = [t for t in expected if t not in present]
+            evidence: dict[str, Any] = {"schema": schema, "found": found, "missing": missing}
+            if not missing:
+                return Outcome.ok(f"{len(found)}/{len(expected)} tables found in {schema}",
+                                  evidence=evidence)
+            counted = f"found {len(found)} of {len(expected)}"
+            if not await _schema_exists(session.conn, schema):
+                evidence["schema_exists"] = False
+                counted += f"; schema {schema} does not exist"
+            return Outcome.failed(
+                f"expected tables in {schema}: {', '.join(expected)}; missing: "
+                f"{', '.join(missing)} ({counted})",
+                details="\n".join([*(f"found: {t}" for t in found),
+                                   *(f"missing: {t}" for t in missing)]),
+                evidence=evidence)
+
+        return await _with_session(params, ctx, look, action="table lookup",
+                                   privilege="SELECT")
+
+    def describe(self, params: TablesParams) -> str:
+        return f"tables {', '.join(params.tables)} exist in schema {params.schema_}"
+
+
+class ColumnsCheck(CheckKind[ColumnsParams]):
+    """The expected columns exist with the expected information_schema data_type."""
+
+    Params = ColumnsParams
+
+    async def run(self, params: ColumnsParams, ctx: CheckContext) -> Outcome:
+        schema = params.schema_
+        wanted = [(key, *key.split(".", 1), expected) for key, expected in params.columns.items()]
+
+        async def look(session: _Session) -> Outcome:
+            tables = sorted({table for _, table, _, _ in wanted})
+            cursor = await session.conn.execute(_COLUMNS_SQL, {"schema": schema,
+                                                                "tables": tables})
+            actual = {(t, c): (data_type, declared)
+                      for t, c, data_type, declared in await cursor.fetchall()}
+            seen_tables = {t for t, _ in actual}
+            failures: list[str] = []
+            found: dict[str, str] = {}
+            missing: list[str] = []
+            notes: list[str] = []
+            for key, table, column, expected in wanted:
+                if (table, column) not in actual:
+                    missing.append(key)
+                    failures.append(f"{key}: column missing")
+                    if table not in seen_tables:
+                        notes.append(f"{key}: table {table} does not exist in {schema}")
+                    continue
+                data_type, declared = actual[(table, column)]
+                found[key] = data_type
+                if expected is not None and not await _same_type(session.conn, expected,
+                                                                 data_type, declared):
+                    failures.append(f"{key}: expected {expected}, got {data_type}")
+            evidence = {"schema": schema, "found": found, "missing": missing,
+                        "expected": dict(params.columns)}
+            if failures:
+                return Outcome.failed(_failure_summary(failures),
+                                      details="\n".join(failures + notes), evidence=evidence)
+            total = len(wanted)
+            return Outcome.ok(f"{total}/{total} columns found in {schema} with the expected "
+                              "types", evidence=evidence)
+
+        return await _with_session(params, ctx, look, action="column lookup",
+                                   privilege="SELECT")
+
+    def describe(self, params: ColumnsParams) -> str:
+        shown = ", ".join(f"{key} ({expected or 'any type'})"
+                          for key, expected in params.columns.items())
+        return f"columns {shown} exist in schema {params.schema_}"
+
+
+async def _same_type(conn: psycopg.AsyncConnection[Any], expected: str, data_type: str,
+                     declared: str) -> bool:
+    """`character varying` matches a varchar column; so do `varchar` and `varchar(255)`, which
+    PostgreSQL itself resolves (asked only when the plain comparison fails)."""
+    wanted = expected.strip().lower()
+    if wanted in (data_type.lower(), declared.lower()):
+        return True
+    try:
+        cursor = await conn.execute("SELECT format_type(to_regtype(%s), NULL)", [wanted])
+    except psycopg.DatabaseError as exc:
+        if (exc.sqlstate or "")[:2] in ("42", "22"):  # not a type name PostgreSQL can read
+            return False
+        raise
+    row = await cursor.fetchone()
+    resolved = row[0] if row else None
+    return resolved is not None and resolved in (data_type, declared)
+
+
+class QueryCheck(CheckKind[QueryParams]):
+    """One query in a transaction that is always rolled back; assertions over its rows."""
+
+    Params = QueryParams
+
+    async def run(self, params: QueryParams, ctx: CheckContext) -> Outcome:
+        args: Any = None
+        if isinstance(params.params, dict):
+            args = {k: _adapted(v) for k, v in params.params.items()}
+        elif params.params is not None:
+            args = [_adapted(v) for v in params.params]
+
+        async def look(session: _Session) -> Outcome:
+            conn = session.conn
+            if params.read_only:
+                await conn.set_read_only(True)  # BEGIN READ ONLY: the server refuses writes
+            started = time.perf_counter()
+            async with conn.transaction(force_rollback=True):
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(params.sql, args)
+                raw = await cursor.fetchmany(params.max_rows + 1) if cursor.description else []
+                columns = [c.name for c in cursor.description or []]
+            query_ms = (time.perf_counter() - started) * 1000
+            if len(raw) > params.max_rows:
+                raise CheckError(f"query returned more than max_rows ({params.max_rows}) rows: "
+                                 "add a LIMIT or raise max_rows", permanent=True)
+            rows = [_jsonable(row) for row in raw]
+            evidence = {"sql": params.sql, "read_only": params.read_only,
+                        "row_count": len(rows), "columns": columns,
+                        "rows": rows[:ROWS_IN_EVIDENCE]}
+            return _assertions_outcome(params.assertions, rows,
+                                       f"query returned {_plural(len(rows), 'row')}",
+                                       measurements={"query_ms": round(query_ms, 1)},
+                                       evidence=evidence)
+
+        return await _with_session(params, ctx, look, action="query",
+                                   privilege="SELECT" if params.read_only else "the privileges")
+
+    def describe(self, params: QueryParams) -> str:
+        text = " ".join(params.sql.split())
+        text = text if len(text) <= 60 else text[:59] + "…"
+        mode = "read-only" if params.read_only else "rolled back"
+        checks = "; ".join(str(a) for a in params.assertions) or "no assertions"
+        return f"runs `{text}` ({mode}) and checks: {checks}"
+
+
+class ProbeCheck(CheckKind[ProbeParams]):
+    """Inserts one row, reads it back with every default (RETURNING *), asserts, rolls back.
+
+    The report's "Customer Provisioning": a customer can be created, and gets the trial
+    defaults. The transaction is never committed, whatever happens."""
+
+    Params = ProbeParams
+
+    async def run(self, params: ProbeParams, ctx: CheckContext) -> Outcome:
+        table = f"{params.schema_}.{params.table}"
+        statement = _insert_statement(params)
+        values = [_adapted(v) for v in params.values.values()]
+
+        async def look(session: _Session) -> Outcome:
+            conn = session.conn
+            try:
+                async with conn.transaction(force_rollback=True):
+                    cursor = conn.cursor(row_factory=dict_row)
+                    await cursor.execute(statement, values)
+                    inserted = await cursor.fetchone()
+            except psycopg.errors.IntegrityError as exc:
+                # The target refused a row the suite expects it to accept: a failed check.
+                detail = exc.diag.message_detail or ""
+                return Outcome.failed(f"insert into {table} was rejected: {_primary(exc)}",
+                                      details=detail,
+                                      evidence={"table": table, "values": _jsonable(
+                                          params.values), "rolled_back": True})
+            row = _jsonable(inserted or {})
+            evidence = {"table": table, "row": row, "rolled_back": True}
+            return _assertions_outcome(params.assertions, row,
+                                       f"inserted a row into {table} and rolled it back",
+                                       evidence=evidence)
+
+        return await _with_session(params, ctx, look, action=f"insert into {table}",
+                                   privilege="INSERT and SELECT")
+
+    def describe(self, params: ProbeParams) -> str:
+        columns = ", ".join(params.values) or "defaults only"
+        return (f"inserts a row ({columns}) into {params.schema_}.{params.table}, rolls it back, "
+                f"and checks {_plural(len(params.assertions), 'assertion')}")
+
+
+def _insert_statement(params: ProbeParams) -> sql.Composed:
+    target = sql.Identifier(params.schema_, params.table)
+    if not params.values:
+        return sql.SQL("INSERT INTO {} DEFAULT VALUES RETURNING *").format(target)
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING *").format(
+        target,
+        sql.SQL(", ").join(sql.Identifier(column) for column in params.values),
+        sql.SQL(", ").join(sql.Placeholder() for _ in params.values))
