@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 __all__ = ["Assertion", "AssertionList", "OPERATORS", "evaluate", "parse_assertion", "select"]
 
@@ -36,7 +36,7 @@ _UNARY = {"exists", "not exists"}
 _MISSING = object()
 _LINE = re.compile(
     r"^\s*(?P<path>len\([^)]*\)|\S+)\s+(?P<op>==|!=|<=|>=|<|>|not\s+in|in|matches|"
-    r"not\s+exists|exists)(?:\s+(?P<value>.*?))?\s*$")
+    r"not\s+exists|exists)(?:\s+(?P<value>.*?))?\s*$", re.DOTALL)
 
 
 class Assertion(BaseModel):
@@ -51,6 +51,8 @@ class Assertion(BaseModel):
         target = f"len({self.path})" if self.length else self.path
         if self.op in _UNARY:
             return f"{target} {self.op}"
+        if self.op == "matches":  # the pattern as written; parsing strips one pair of quotes
+            return f'{target} matches "{self.value}"'
         return f"{target} {self.op} {_show(self.value)}"
 
 
@@ -66,31 +68,33 @@ def parse_assertion(raw: Any) -> Assertion:
                              f"got keys {sorted(data)}")
         path, op, value = str(data["path"]), str(data["op"]), data.get("value")
         text_value = None
+        if op not in _UNARY and "value" not in data:
+            raise ValueError(f"'{op}' needs a value: expected keys 'path', 'op' and 'value'")
     elif isinstance(raw, str):
         match = _LINE.match(raw)
         if not match:
-            raise ValueError(f"cannot read assertion {raw!r}: expected 'PATH OP VALUE' with OP "
-                             f"one of {', '.join(OPERATORS)}")
+            raise ValueError(f"cannot read assertion {raw!r}: expected 'PATH OP VALUE', with "
+                             f"spaces around OP, one of {', '.join(OPERATORS)}")
         path, op, text_value = match.group("path"), match.group("op"), match.group("value")
         op = " ".join(op.split())
         value = None
         if text_value is not None:
-            try:
-                value = yaml.safe_load(text_value) if op != "matches" else text_value
-            except yaml.YAMLError:
-                value = text_value
+            value = text_value if op == "matches" else _read_value(text_value)
     else:
         raise ValueError(f"expected an assertion line such as 'status == healthy', got {raw!r}")
     if op not in OPERATORS:
         raise ValueError(f"unknown operator '{op}'; expected one of: {', '.join(OPERATORS)}")
     if op in _UNARY and (value is not None or (isinstance(raw, str) and text_value)):
-        raise ValueError(f"'{op}' takes no value")
+        raise ValueError(f"'{op}' takes no value; expected '{path} {op}'")
     if op not in _UNARY and value is None and isinstance(raw, str) and not text_value:
         raise ValueError(f"'{op}' needs a value, as in '{path} {op} VALUE'")
     if op in ("in", "not in") and not isinstance(value, list):
         raise ValueError(f"'{op}' needs a list, as in '{path} {op} [a, b]'")
+    if op == "matches" and value is None:
+        raise ValueError(f"'matches' needs a pattern, as in '{path} matches ^v[0-9]+'")
     if op == "matches":
-        if isinstance(value, str) and len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        quoted = isinstance(value, str) and len(value) > 1 and value[0] == value[-1]
+        if quoted and value[0] in "'\"":
             value = value[1:-1]
         try:
             re.compile(str(value))
@@ -104,15 +108,39 @@ def parse_assertion(raw: Any) -> Assertion:
     return Assertion(path=path, op=op, value=value, length=length)
 
 
-def _parse_list(raw: Any) -> list[Assertion]:
+def _read_value(text: str) -> Any:
+    """JSON first (so `str(assertion)` reads back, `1e-05` included), then YAML (`[a, b]`)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _as_list(raw: Any) -> Any:
     if raw is None:
         return []
-    if isinstance(raw, (str, dict)):
-        raw = [raw]
-    return [parse_assertion(item) for item in raw]
+    return raw if isinstance(raw, (list, tuple)) else [raw]
 
 
-AssertionList = Annotated[list[Assertion], BeforeValidator(_parse_list)]
+_LINE_SCHEMA = {"type": "string", "description": "PATH OP VALUE, such as 'status == healthy'"}
+_MAPPING_SCHEMA = {
+    "type": "object",
+    "properties": {"path": {"type": "string"}, "op": {"enum": list(OPERATORS)}, "value": {}},
+    "required": ["path", "op"],
+    "additionalProperties": False,
+}
+_LIST_SCHEMA = {"anyOf": [
+    _LINE_SCHEMA, _MAPPING_SCHEMA, {"type": "null"},
+    {"type": "array", "items": {"anyOf": [_LINE_SCHEMA, _MAPPING_SCHEMA]}},
+]}
+# Each item parsed on its own, so that an error names the item (`expect[2]`), not the list.
+AssertionList = Annotated[
+    list[Annotated[Assertion, BeforeValidator(parse_assertion)]],
+    BeforeValidator(_as_list), WithJsonSchema(_LIST_SCHEMA)]
 
 
 # ------------------------------------------------------------------------------ paths
@@ -123,16 +151,19 @@ def _split(path: str) -> list[str | int]:
         return []
     if path.startswith("$."):
         path = path[2:]
+    elif path.startswith("$["):  # `$[0].name`: the root is a list
+        path = path[1:]
     parts: list[str | int] = []
     for piece in re.split(r"\.(?![^\[]*\])", path):
-        match = re.fullmatch(r"([^\[\]]*)((?:\[(?:\d+|\*)\])*)", piece)
+        match = re.fullmatch(r"([^\[\]]*)((?:\[(?:[0-9]+|\*)\])*)", piece)
         if match is None or (not match.group(1) and not match.group(2)):
             raise ValueError(f"invalid path '{path}': expected names separated by '.', "
                              "with '*' or [N] for list items")
         if match.group(1):
             name = match.group(1)
-            parts.append(int(name) if name.isdigit() else name)
-        for index in re.findall(r"\[(\d+|\*)\]", match.group(2)):
+            # `items.0` indexes a list; `01` stays a name, as no index is written that way
+            parts.append(int(name) if re.fullmatch(r"0|[1-9][0-9]*", name) else name)
+        for index in re.findall(r"\[([0-9]+|\*)\]", match.group(2)):
             parts.append("*" if index == "*" else int(index))
     return parts
 
@@ -200,6 +231,8 @@ def _number(value: Any) -> float | None:
 
 
 def _equal(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):  # Python has True == 1; we do not
+        return type(actual) is type(expected) and actual == expected
     if actual == expected:
         return True
     a, e = _number(actual), _number(expected)
@@ -260,7 +293,8 @@ def evaluate(assertions: list[Assertion], data: Any) -> list[str]:
                 try:
                     value = len(actual)
                 except TypeError:
-                    failures.append(f"{path}: expected something with a length, got {_show(actual)}")
+                    failures.append(
+                        f"{path}: expected something with a length, got {_show(actual)}")
                     continue
             if not _holds(assertion.op, value, assertion.value):
                 got = _show(value) if not assertion.length else str(value)

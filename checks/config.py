@@ -4,21 +4,25 @@ how `${var}` references are interpolated for one environment."""
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema,
+    model_validator,
+)
 
-from checks.errors import ConfigError, Location
+from checks.errors import ConfigError
 from checks.kinds import kind_names, load_kind
 from checks.results import Severity
 from checks.yamlsource import SourceMap, YamlDocument, read_yaml_file
 
 __all__ = [
-    "CategorySpec", "CheckSpec", "EnvironmentSpec", "SecretRef", "Suite", "SuiteDefaults",
-    "load_suite", "parse_duration",
+    "CategorySpec", "CheckSpec", "Duration", "EnvironmentSpec", "SecretRef", "Suite",
+    "SuiteDefaults", "field_path", "load_suite", "parse_duration",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -27,20 +31,42 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 def parse_duration(value: Any) -> float:
     """Seconds from `10`, `2.5`, `"500ms"`, `"10s"`, `"2m"`."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 10, '500ms', '10s' or '2m'")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"expected a duration such as 10, '500ms', '10s' or '2m', "
+                         f"got {describe_input(value)}")
     if isinstance(value, (int, float)):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    elif match := _DURATION.match(value):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as 10, '500ms', '10s' or '2m', got {value!r}")
-    if seconds <= 0:
-        raise ValueError("expected a duration greater than zero")
+    if not math.isfinite(seconds) or seconds <= 0:  # nan would slip past `<= 0`
+        raise ValueError(f"expected a duration greater than zero, got {describe_input(value)}")
     return seconds
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def describe_input(value: Any) -> str:
+    """A wrong value as the suite file spells it: 'text', 3, true, null, a list, a mapping."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+# Editors read this; the validator above is what accepts a value.
+_DURATION_SCHEMA = {
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0},
+              {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"}],
+    "description": "seconds (10, 2.5) or a duration with a unit: '500ms', '10s', '2m', '1h'",
+}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 CHECK_ID = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
@@ -57,19 +83,49 @@ class SecretRef(_Strict):
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
-            raise ValueError("a secret needs exactly one of 'env: VARIABLE' or 'file: PATH'")
+            got = "neither" if self.env is None else "both"
+            raise ValueError("expected exactly one of 'env: VARIABLE' or 'file: PATH' for a "
+                             f"secret, got {got}")
         return self
 
 
+def _variable_value(value: Any) -> Any:
+    # Checked up front so a wrong value gets one message, not one per member of the union.
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError(f"expected text, a number or true/false, got {describe_input(value)}")
+
+
+VariableValue = Annotated[str | int | float | bool, BeforeValidator(_variable_value)]
+
+
 class SlackTarget(_Strict):
-    channel: str | None = None
+    """Where an environment reports in Slack and who may run it from there. Empty lists
+    mean anyone / any channel; `confirm` asks for a confirmation button (production)."""
+
+    channel: str | None = None  # where deploy-triggered runs post (a channel id)
+    allowed_channels: list[str] = Field(default_factory=list)
+    allowed_users: list[str] = Field(default_factory=list)
+    allowed_usergroups: list[str] = Field(default_factory=list)
+    confirm: bool = False
+    mention_on_failure: str | None = None  # a user group id, mentioned when a deploy's run fails
+
+
+class KubernetesTarget(_Strict):
+    """How the Kubernetes check kinds reach this environment's cluster."""
+
+    kubeconfig: str | None = None  # default: $KUBECONFIG or ~/.kube/config
+    context: str | None = None
+    in_cluster: bool = False  # use the pod's service account
+    namespace: str | None = None  # default namespace for k8s.* checks
 
 
 class EnvironmentSpec(_Strict):
     description: str | None = None
-    variables: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     slack: SlackTarget = Field(default_factory=SlackTarget)
+    kubernetes: KubernetesTarget | None = None
 
 
 class SuiteDefaults(_Strict):
@@ -134,46 +190,143 @@ class Suite(_Strict):
 
 # ---------------------------------------------------------------- loading and validation
 
-def _describe_error(error: dict[str, Any], model_fields: tuple[str, ...] = ()) -> tuple[str, str]:
-    """(field, message) in words a person can act on."""
-    loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
-    field = ".".join(loc)
+# Fields of Suite that the loader sets; a file that writes them is wrong.
+_INTERNAL_FIELDS = ("source", "base_dir")
+# What a missing field holds, so that the message says what to write.
+_MISSING_HINTS = {
+    "environments": "a mapping of environment names, such as staging, to their variables "
+                    "and secrets",
+    "categories": "a list of categories, each with a name and its checks",
+    "checks": "a list of checks, each with an id and a type",
+    "name": "text",
+    "id": "an id of lowercase letters, digits, '-', '_' or '.'",
+}
+# What a value of the wrong shape should have been, by pydantic error type.
+_EXPECTED = {
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false", "string_type": "text",
+    "list_type": "a list, such as [a, b]", "dict_type": "a mapping of names to values",
+    "model_type": "a mapping of names to values",
+    "model_attributes_type": "a mapping of names to values",
+}
+_NUMBER_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def field_path(path: tuple[str | int, ...]) -> str:
+    """`('categories', 0, 'checks', 2, 'url')` -> `categories[0].checks[2].url`."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
+    hint = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def unknown_field_message(name: str, choices: tuple[str, ...]) -> str:
+    return (f"unknown field '{name}'{_did_you_mean(name, choices)}; "
+            f"expected one of: {', '.join(choices)}")
+
+
+def _describe_error(error: dict[str, Any], model_fields: tuple[str, ...] = ()) -> str:
+    """The message for one pydantic error, in words a person can act on: what was expected,
+    and what was found."""
+    loc = error["loc"]
+    name = str(loc[-1]) if loc else "?"
     kind = error["type"]
     if kind == "extra_forbidden":
-        name = loc[-1] if loc else "?"
-        hint = difflib.get_close_matches(name, model_fields, n=1)
-        choices = ", ".join(model_fields)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return field, f"unknown field '{name}'{suggestion}; expected one of: {choices}"
+        return unknown_field_message(name, model_fields)
     if kind == "missing":
-        return field, f"missing required field '{loc[-1] if loc else '?'}'"
-    message = error["msg"]
-    if kind == "string_pattern_mismatch" and loc and loc[-1] == "id":
-        message = ("expected an id of lowercase letters, digits, '-', '_' or '.', "
-                   "starting with a letter or digit")
-    elif message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-    elif "input" in error and not isinstance(error["input"], (dict, list)):
-        message = f"{message[0].lower()}{message[1:]}, got {error['input']!r}"
-    return field, message
+        if name == "type":
+            return f"missing required field 'type'; expected one of: {', '.join(kind_names())}"
+        hint = f" ({_MISSING_HINTS[name]})" if name in _MISSING_HINTS else ""
+        return f"missing required field '{name}'{hint}"
+    message: str = error["msg"]
+    if message.startswith("Value error, "):  # our own validators already say it all
+        return message[len("Value error, "):]
+    if kind == "string_pattern_mismatch" and name == "id":
+        expected = ("an id of lowercase letters, digits, '-', '_' or '.', starting with a "
+                    "letter or digit")
+    elif kind in _EXPECTED:
+        expected = _EXPECTED[kind]
+    elif kind in _NUMBER_BOUNDS:
+        expected = "a number " + message.removeprefix("Input should be ")
+    elif kind == "string_pattern_mismatch":
+        expected = f"text matching {error.get('ctx', {}).get('pattern', '?')!r}"
+    else:
+        for lead in ("Input should be ", "String should have ", "List should have "):
+            if message.startswith(lead):
+                expected = message[len(lead):]
+                break
+        else:
+            return f"{message[0].lower()}{message[1:]}, got {describe_input(error.get('input'))}"
+    got = describe_input(error.get("input"))
+    hint = ""
+    if kind == "string_type" and isinstance(error.get("input"), (int, float, bool)):
+        hint = " (quote it to make it text)"
+    return f"expected {expected}, got {got}{hint}"
+
+
+def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    """The names a suite file uses for a model's fields: aliases (`assert`), and none of the
+    fields that are not written in the file."""
+    return tuple(info.alias or name for name, info in model.model_fields.items()
+                 if not info.exclude)
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, ...]:
     """The field names of the model that owns the last element of `loc`."""
     current: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int) or current is None:
-            continue
-        info = getattr(current, "model_fields", {}).get(part)
-        if info is None:
-            return ()
-        current = _inner_model(info.annotation)
-    return tuple(getattr(current, "model_fields", {}) or ())
+        owner = _inner_model(current) if _is_model(current) else None
+        if owner is not None:
+            by_name = {info.alias or name: info for name, info in owner.model_fields.items()}
+            info = by_name.get(part)
+            if info is None:
+                return ()
+            current = info.annotation
+        else:  # a list or a mapping: this part is an index or a key
+            current = _element(current)
+            if current is None:
+                return ()
+    found = _inner_model(current)
+    return _field_names(found) if found is not None else ()
+
+
+def _is_model(annotation: Any) -> bool:
+    """A model, or `Model | None`; not a container of models."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None)]
+    origin = getattr(annotation, "__origin__", None)
+    return origin is None and len(args) == 1 and _is_model(args[0])
+
+
+def _element(annotation: Any) -> Any:
+    """What a list or dict annotation holds (through `X | None`)."""
+    args = getattr(annotation, "__args__", ()) or ()
+    origin = getattr(annotation, "__origin__", None)
+    if origin in (list, tuple, set):
+        return args[0] if args else None
+    if origin is dict:
+        return args[1] if len(args) == 2 else None
+    for arg in args:  # a union: the first container member
+        if arg is not type(None) and (found := _element(arg)) is not None:
+            return found
+    return None
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if getattr(annotation, "__origin__", None) in (list, tuple, set, dict):
+        return None
     for arg in getattr(annotation, "__args__", ()) or ():
         found = _inner_model(arg)
         if found is not None:
@@ -182,21 +335,31 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def errors_from_validation(exc: ValidationError, model: type[BaseModel], source: SourceMap,
-                           prefix: tuple[str | int, ...] = ()) -> list[ConfigError]:
+                           prefix: tuple[str | int, ...] = (), *,
+                           top_level_fields: tuple[str, ...] = ()) -> list[ConfigError]:
+    """One ConfigError per pydantic error, located in the file. `prefix` is where the
+    validated mapping sits in the file; `top_level_fields` are further names that an unknown
+    field at the top could have meant (a check's common fields, for its kind's params)."""
     found = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
         fields = _fields_at(model, loc)
-        if error["type"] == "extra_forbidden" and model is not CheckSpec and not fields:
-            fields = tuple(model.model_fields)
-        field, message = _describe_error({**error, "loc": loc}, fields)
+        if len(loc) <= 1:
+            fields = _field_names(model) + top_level_fields
+        message = _describe_error({**error, "loc": loc}, fields)
         location = source.locate(prefix + loc, prefer_key=error["type"] == "extra_forbidden")
-        full_field = ".".join(str(p) for p in prefix + loc)
-        found.append(ConfigError(message, location, full_field or field))
+        found.append(ConfigError(message, location, field_path(prefix + loc)))
     return found
 
 
+def reworded(error: ConfigError, message: str) -> ConfigError:
+    """The same error with another message. A new exception, because `str(error)` and a
+    traceback show `args`, which assigning `.message` would leave as it was."""
+    return ConfigError(message, error.location, error.field)
+
+
 def raise_all(errors: list[ConfigError]) -> None:
+    """Raises the first error, carrying the others in `others` so that all can be shown."""
     if errors:
         first = errors[0]
         if len(errors) > 1:
@@ -215,13 +378,18 @@ def load_suite(path: str | Path) -> Suite:
 def parse_suite(document: YamlDocument, base_dir: Path | None = None) -> Suite:
     source = document.source
     if not isinstance(document.data, dict):
-        raise ConfigError("expected a mapping with 'environments' and 'categories' at the top",
-                          source.locate(()))
+        raise ConfigError("expected a mapping with 'environments' and 'categories' at the top, "
+                          f"got {describe_input(document.data)}", source.locate(()))
+    internal = [key for key in document.data if key in _INTERNAL_FIELDS]
+    if internal:  # fields of the model that the file must not set
+        raise ConfigError(unknown_field_message(internal[0], _field_names(Suite)),
+                          source.locate((internal[0],), prefer_key=True), internal[0])
+    errors: list[ConfigError] = []
     try:
         suite = Suite.model_validate(document.data)
     except ValidationError as exc:
-        raise_all(errors_from_validation(exc, Suite, source))
-        raise  # unreachable
+        errors = errors_from_validation(exc, Suite, source)
+    raise_all(errors)  # outside `except`: no pydantic traceback chained to a user error
     suite = suite.model_copy(update={"source": source, "base_dir": base_dir or Path.cwd()})
     raise_all(_check_references(suite))
     return suite
@@ -231,8 +399,9 @@ def _check_references(suite: Suite) -> list[ConfigError]:
     source: SourceMap = suite.source
     errors: list[ConfigError] = []
     if not suite.environments:
-        errors.append(ConfigError("expected at least one environment", source.locate(
-            ("environments",)), "environments"))
+        errors.append(ConfigError(
+            "expected at least one environment, such as 'staging: {variables: {...}}'",
+            source.locate(("environments",)), "environments"))
     seen: dict[str, tuple[str | int, ...]] = {}
     names = kind_names()
     env_names = list(suite.environments)
@@ -240,33 +409,37 @@ def _check_references(suite: Suite) -> list[ConfigError]:
         path = suite.check_path(ci, ki)
         if check.id in seen:
             first = source.locate(seen[check.id] + ("id",))
-            errors.append(ConfigError(f"duplicate check id '{check.id}' (first used on line "
-                                      f"{first.line})", source.locate(path + ("id",)), "id"))
+            errors.append(ConfigError(
+                f"duplicate check id '{check.id}' (first used on line {first.line}); expected "
+                f"each check to have its own id", source.locate(path + ("id",)),
+                field_path(path + ("id",))))
         seen.setdefault(check.id, path)
         if check.type not in names:
-            hint = difflib.get_close_matches(check.type, names, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             errors.append(ConfigError(
-                f"unknown check type '{check.type}'{suggestion}; expected one of: "
-                f"{', '.join(names)}", source.locate(path + ("type",)), "type"))
+                f"unknown check type '{check.type}'{_did_you_mean(check.type, names)}; "
+                f"expected one of: {', '.join(names)}", source.locate(path + ("type",)),
+                field_path(path + ("type",))))
         else:
             errors.extend(_validate_params_shape(check, path, source))
-        for env in check.environments or ():
+        for i, env in enumerate(check.environments or ()):
             if env not in suite.environments:
                 errors.append(ConfigError(
-                    f"unknown environment '{env}'; expected one of: {', '.join(env_names)}",
-                    source.locate(path + ("environments",)), "environments"))
+                    f"unknown environment '{env}'{_did_you_mean(env, env_names)}; expected one "
+                    f"of: {', '.join(env_names)}", source.locate(path + ("environments", i)),
+                    field_path(path + ("environments", i))))
     for ci, ki, _cat, check in suite.all_checks():
         for i, dep in enumerate(check.depends_on):
             path = suite.check_path(ci, ki) + ("depends_on", i)
-            if dep not in seen:
-                hint = difflib.get_close_matches(dep, list(seen), n=1)
-                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-                errors.append(ConfigError(f"depends on unknown check '{dep}'{suggestion}",
-                                          source.locate(path), "depends_on"))
-            elif dep == check.id:
-                errors.append(ConfigError("a check cannot depend on itself",
-                                          source.locate(path), "depends_on"))
+            if dep == check.id:
+                errors.append(ConfigError(
+                    f"check '{check.id}' depends on itself; expected the id of another check",
+                    source.locate(path), field_path(path)))
+            elif dep not in seen:
+                others = [cid for cid in seen if cid != check.id]
+                errors.append(ConfigError(
+                    f"depends on unknown check '{dep}'{_did_you_mean(dep, others)}; expected "
+                    f"one of: {', '.join(others) or 'none (no other check)'}",
+                    source.locate(path), field_path(path)))
     if not errors:
         errors.extend(_find_cycles(suite))
     return errors
@@ -276,23 +449,22 @@ def _validate_params_shape(check: CheckSpec, path: tuple[str | int, ...],
                            source: SourceMap) -> list[ConfigError]:
     """Validates a check's kind parameters with `${...}` left in place, so that typos and
     missing fields are found by `smokebot validate` without any secret at hand."""
-    kind = load_kind(check.type)
+    try:
+        kind = load_kind(check.type)
+    except Exception as exc:  # an uninstalled optional dependency, or a broken kind module
+        return [ConfigError(
+            f"check type '{check.type}' cannot be loaded ({type(exc).__name__}: {exc}); "
+            "expected its module and the libraries it needs to be installed",
+            source.locate(path + ("type",)), field_path(path + ("type",)))]
     try:
         kind.Params.model_validate(check.params)
     except ValidationError as exc:
-        errors = []
-        for error in exc.errors():
-            # A placeholder may not satisfy a typed field; interpolation will tell later.
-            if error["type"] != "extra_forbidden" and _holds_placeholder(error.get("input")):
-                continue
-            loc = tuple(error["loc"])
-            fields = _fields_at(kind.Params, loc) or tuple(kind.Params.model_fields)
-            if error["type"] == "extra_forbidden" and len(loc) == 1:
-                fields = tuple(kind.Params.model_fields) + COMMON_FIELDS
-            field, message = _describe_error({**error, "loc": loc}, fields)
-            location = source.locate(path + loc, prefer_key=error["type"] == "extra_forbidden")
-            errors.append(ConfigError(f"{check.type}: {message}", location, field))
-        return errors
+        errors = errors_from_validation(exc, kind.Params, source, path,
+                                        top_level_fields=COMMON_FIELDS)
+        # A placeholder may not satisfy a typed field; interpolation will tell later.
+        return [reworded(error, f"{check.type}: {error.message}")
+                for error, raw in zip(errors, exc.errors())
+                if raw["type"] == "extra_forbidden" or not _holds_placeholder(raw.get("input"))]
     return []
 
 
@@ -320,9 +492,11 @@ def _find_cycles(suite: Suite) -> list[ConfigError]:
 
     for node in graph:
         if state.get(node) is None and (cycle := visit(node, [node])):
-            return [ConfigError(f"dependency cycle: {' -> '.join(cycle)}",
-                                suite.source.locate(paths[cycle[0]] + ("depends_on",)),
-                                "depends_on")]
+            path = paths[cycle[0]] + ("depends_on", graph[cycle[0]].index(cycle[1]))
+            return [ConfigError(
+                f"dependency cycle: {' -> '.join(cycle)}; expected dependencies without a "
+                "loop: remove one of these depends_on entries",
+                suite.source.locate(path), field_path(path))]
     return []
 
 
@@ -335,5 +509,5 @@ def env_var_secret_value(ref: SecretRef, base_dir: Path) -> str | None:
         path = base_dir / path
     try:
         return path.read_text(encoding="utf-8").rstrip("\n")
-    except FileNotFoundError:
+    except (OSError, UnicodeDecodeError):  # missing, a directory, unreadable: all "absent"
         return None

@@ -172,7 +172,9 @@ async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
     for check in plan.checks:
         if check.id not in run.results:
             run.results[check.id] = _result(check, Status.SKIP, "cancelled before it finished")
-    ordered = tuple(run.results[c.id] for c in plan.checks)
+    # Once more at the end: a secret registered by a later check (a k8s.secret read, an
+    # http.flow capture) may sit in an earlier check's evidence.
+    ordered = tuple(run._redacted(run.results[c.id]) for c in plan.checks)
     return RunResult(suite=plan.suite.suite, environment=plan.environment, started_at=started_at,
                      finished_at=datetime.now(timezone.utc), results=ordered,
                      categories=plan.categories, cancelled=cancelled, version=version,

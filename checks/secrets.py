@@ -33,6 +33,13 @@ class Secret:
     def __reduce__(self) -> object:  # pickling would write the value somewhere
         raise TypeError("a Secret cannot be pickled")
 
+    # Immutable, so a copy is itself; without these, copy.deepcopy would hit __reduce__.
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
 
 _KNOWN_PREFIXES = ("sk_test_", "sk_live_", "pk_test_", "pk_live_", "rk_test_", "rk_live_",
                    "whsec_", "xoxb-", "xoxp-", "xapp-", "ghp_", "github_pat_")

@@ -46,27 +46,73 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _unsupported_tag(node: yaml.Node, file: str) -> ConfigError:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")  # as it was written
+    return ConfigError(f"unsupported YAML tag '{tag}'; expected plain values without tags",
+                       Location(file, *_mark(node)))
+
+
 def _construct(node: yaml.Node, path: Path_, source: SourceMap) -> Any:
     source.values[path] = _mark(node)
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+        raise _unsupported_tag(node, source.file)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError("YAML merge keys (<<) are not supported; write the keys out",
+            if key_node.tag == _MERGE:
+                raise ConfigError("YAML merge keys (<<) are not supported; expected the keys "
+                                  "written out", Location(source.file, *_mark(key_node)))
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("expected a name as key, got a list or mapping",
                                   Location(source.file, *_mark(key_node)))
-            key = yaml.constructor.SafeConstructor().construct_object(key_node)
-            if not isinstance(key, str):
-                key = str(key)
+            key = key_node.value  # as written: `true:` is the key 'true', not True
             if key in result:
                 line, _ = source.keys[path + (key,)]
-                raise ConfigError(f"duplicate key '{key}' (first defined on line {line})",
-                                  Location(source.file, *_mark(key_node)))
+                raise ConfigError(f"duplicate key '{key}' (first defined on line {line}); "
+                                  "expected each key once", Location(source.file, *_mark(key_node)))
             source.keys[path + (key,)] = _mark(key_node)
             result[key] = _construct(value_node, path + (key,), source)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, path + (i,), source) for i, item in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)
+    if node.tag == _TIMESTAMP:  # a date stays the text it was written as
+        return node.value
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.constructor.ConstructorError:
+        raise _unsupported_tag(node, source.file) from None
+    except ValueError as exc:  # e.g. a malformed !!binary
+        raise ConfigError(f"invalid YAML value {node.value!r}: {exc}",
+                          Location(source.file, *_mark(node))) from None
+
+
+def _explain(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's parser words, turned into what to fix."""
+    problem = exc.problem or "invalid YAML"
+    opened = exc.context_mark
+    at = f"line {opened.line + 1}, column {opened.column + 1}" if opened else ""
+    if problem.startswith("found character '\\t'"):  # PyYAML spells the tab as \t
+        return "a tab character; expected indentation with spaces, not tabs"
+    if "cannot start any token" in problem:
+        return f"{problem}; expected plain text or a quoted string (quote values that start " \
+               "with a special character)"
+    if exc.context == "while scanning a quoted scalar":
+        return f"a quoted string is never closed; expected the closing quote of the string " \
+               f"opened at {at}"
+    if problem.startswith("expected <block end>") and exc.context and "block" in exc.context:
+        return f"unexpected indentation; expected this line to line up with the entries of " \
+               f"the block that starts at {at}"
+    if problem == "mapping values are not allowed here":
+        return "a ':' where a value was expected; quote a value that contains ': ', or indent " \
+               "a nested mapping under its key on a line of its own"
+    context = f" ({exc.context} that starts at {at})" if exc.context and at else (
+        f" ({exc.context})" if exc.context else "")
+    return f"{problem}{context}"
 
 
 def load_yaml(text: str, file: str) -> YamlDocument:
@@ -76,9 +122,7 @@ def load_yaml(text: str, file: str) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        raise ConfigError(f"invalid YAML: {problem}{context}", where) from None
+        raise ConfigError(f"invalid YAML: {_explain(exc)}", where) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", Location(file)) from None
     if node is None:
