@@ -30,9 +30,9 @@ def _config_path(value: str | None) -> Path:
 
 def _fail(error: SmokebotError) -> NoReturn:
     console = Console(stderr=True, highlight=False)
-    console.print(f"[bold red]error:[/] {_escape(error.render())}")
-    for other in getattr(error, "others", ()):
-        console.print(f"[bold red]error:[/] {_escape(other.render())}")
+    # One line per error, never wrapped: `file:line:column: message` stays greppable in CI logs.
+    for each in (error, *getattr(error, "others", ())):
+        console.print(f"[bold red]error:[/] {_escape(each.render())}", soft_wrap=True)
     sys.exit(error.exit_code)
 
 
@@ -76,12 +76,27 @@ def _setup_logging(redactor: Redactor, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _report_folder_ready(path: Path) -> None:
+    """Fails before the run, not after it, when a report could not be written at `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}; expected "
+                         "a path whose folder exists or can be created") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"cannot write a report to {path}: its folder is not writable")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Writes next to the target then renames, so a report is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,6 +140,9 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
     _setup_logging(redactor, verbose)
     plan = build_plan(suite, environment, only=_split_filters(only), redactor=redactor,
                       overrides=_parse_vars(variables))
+    for path in (markdown, json_path, junit):
+        if path is not None:
+            _report_folder_ready(path)
     console = Console(highlight=False)
     result = asyncio.run(_run_with_progress(plan, console, concurrency, version))
     render_summary(result, console, redactor)
@@ -132,10 +150,21 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
     outputs = [(markdown, lambda: render_markdown(result, redactor, descriptions=descriptions)),
                (json_path, lambda: render_json(result, redactor)),
                (junit, lambda: render_junit(result, redactor))]
+    unwritten: list[SmokebotError] = []
     for path, render in outputs:
-        if path is not None:
+        if path is None:
+            continue
+        try:
             write_atomically(path, render())
-            console.print(f"wrote {path}")
+        except UsageError as exc:  # still write the other reports
+            unwritten.append(exc)
+            continue
+        # A path is text, not rich markup: `reports/[ci]/run.md` must print as it is.
+        console.print(f"wrote {path}", markup=False, soft_wrap=True)
+    if unwritten:
+        error, *others = unwritten
+        error.others = others  # type: ignore[attr-defined]
+        _fail(error)
     sys.exit(result.verdict.exit_code)
 
 

@@ -169,6 +169,10 @@ async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
             await asyncio.gather(*pending, return_exceptions=True)
         if not everything.done():
             everything.cancel()
+        elif not everything.cancelled():
+            # A check cancelled above leaves its CancelledError in the gather; unread, asyncio
+            # would log it with a traceback ("exception was never retrieved") after a Ctrl-C.
+            everything.exception()
     for check in plan.checks:
         if check.id not in run.results:
             run.results[check.id] = _result(check, Status.SKIP, "cancelled before it finished")

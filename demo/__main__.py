@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from demo.target import create_app
+from demo.target import DEGRADABLE, create_app
 from tests.support.asgi import serve_asgi
 
 HERE = Path(__file__).resolve().parent
@@ -22,39 +22,53 @@ ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEMO_DATABASE = "smokebot_demo"
 
 
-def prepare_database(admin_dsn: str) -> str | None:
-    """Creates the demo database and schema; returns its DSN, or None if PostgreSQL is
-    unreachable (the suite then reports the database checks as skipped, with the reason)."""
+def demo_dsn(admin_dsn: str) -> str:
+    """The demo database on the server of `admin_dsn`; ValueError if that is not a DSN."""
+    try:
+        return psycopg.conninfo.make_conninfo(admin_dsn, dbname=DEMO_DATABASE)
+    except psycopg.ProgrammingError as exc:
+        raise ValueError(f"{str(exc).strip()}; expected a URL such as {ADMIN_DSN}") from None
+
+
+def prepare_database(admin_dsn: str) -> bool:
+    """Creates the demo database and schema; False if PostgreSQL is unreachable (the suite
+    then reports the connect check's error and the other database checks as skipped)."""
     try:
         with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=3) as admin:
             exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                    [DEMO_DATABASE]).fetchone()
             if not exists:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
-        dsn = psycopg.conninfo.make_conninfo(admin_dsn, dbname=DEMO_DATABASE)
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+        with psycopg.connect(demo_dsn(admin_dsn), autocommit=True, connect_timeout=3) as conn:
             conn.execute((HERE / "schema.sql").read_text(encoding="utf-8"))
-        return dsn
+        return True
     except psycopg.OperationalError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"demo: PostgreSQL is not reachable ({first_line}); "
               "the database checks will be skipped", file=sys.stderr)
-        return None
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--degrade", action="append", default=[], metavar="PROVIDER",
-                        help="report this AI provider as degraded (openai, anthropic, openrouter)")
+    parser.add_argument("--degrade", action="append", default=[], choices=DEGRADABLE,
+                        metavar="COMPONENT",
+                        help=f"report this component as degraded ({', '.join(DEGRADABLE)})")
     parser.add_argument("--report", default="demo-report.md", help="Markdown report path")
     parser.add_argument("--database-url", default=os.environ.get("DEMO_ADMIN_DATABASE_URL",
                                                                  ADMIN_DSN))
     args = parser.parse_args(argv)
+    try:
+        dsn = demo_dsn(args.database_url)
+    except ValueError as exc:
+        parser.error(f"argument --database-url: {exc}")
 
-    dsn = prepare_database(args.database_url)
-    # An unreachable address makes the connect check fail fast and skip its dependents.
-    os.environ["DEMO_DATABASE_URL"] = dsn or "postgresql://postgres@127.0.0.1:1/unreachable"
+    prepare_database(args.database_url)
+    # Reachable or not, the suite gets the real server's address: when PostgreSQL is down,
+    # the connect check then reports why (refused, timed out, refused login) for that server,
+    # and its dependents are skipped.
+    os.environ["DEMO_DATABASE_URL"] = dsn
 
     from bot.cli import cli
 
