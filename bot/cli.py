@@ -248,6 +248,15 @@ def schema() -> None:
     click.echo(json.dumps(suite_json_schema(), indent=2))
 
 
+def _add_service_commands() -> None:
+    from bot.service_commands import history, migrate, serve, worker
+    for command in (serve, worker, migrate, history):
+        cli.add_command(command)
+
+
+_add_service_commands()
+
+
 def main() -> None:
     cli(prog_name="smokebot")
 

@@ -21,11 +21,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_asgi(app: Any, *, port: int | None = None, **options: Any) -> Iterator[str]:
-    """Yields the base URL (`http://127.0.0.1:PORT`) while the app is served."""
+def serve_asgi(app: Any, *, port: int | None = None, lifespan: str = "off",
+               **options: Any) -> Iterator[str]:
+    """Yields the base URL (`http://127.0.0.1:PORT`) while the app is served. With
+    `lifespan="on"` the app's start-up runs in the server's own event loop, so what it opens
+    (pools, clients) belongs to the loop that serves the requests."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", **options)
+                            lifespan=lifespan, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,385 @@
+"""The run queue: carries run ids from the triggers to the workers through Redis.
+
+Built on saq (why: docs/queue.md); nothing outside this module imports it. Besides the queue
+itself, Redis holds three small things per run or environment, under the queue's key prefix:
+
+    {prefix}:claim:{environment}   the run that has the environment (joining instead of
+                                   duplicating a run); expires unless its worker refreshes it
+    {prefix}:cancel:{run_id}       a cancellation request, which the run's worker watches
+    {prefix}:response_url:{run_id} the slash command's response_url (Slack keeps it 30 min)
+
+PostgreSQL (bot/store.py) stays the truth about a run's state: a job is only "run this id". A
+job that comes back (a retry, a duplicate enqueue) is harmless because the worker runs only a
+run the store still has queued.
+
+Every Redis error is translated into QueueUnavailable here. The client opens new connections
+as needed, so the queue works again by itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from redis import asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from saq.job import TERMINAL_STATUSES, Job, Status
+from saq.queue.redis import RedisQueue
+
+from bot.errors import QueueUnavailable
+
+__all__ = ["DEFAULT_CLAIM_TTL_S", "DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
+
+log = logging.getLogger("smokebot.queue")
+
+DEFAULT_JOB_TIMEOUT_S = 900.0  # a smoke test that takes 15 minutes is stuck, not slow
+DEFAULT_CLAIM_TTL_S = 120.0  # refreshed every heartbeat; a dead worker's claim lapses soon
+CANCEL_FLAG_TTL_S = 24 * 3600.0
+RESPONSE_URL_TTL_S = 30 * 60.0  # Slack accepts posts to a response_url for 30 minutes
+# saq's own timeout only backs ours up: the worker stops a job itself at `timeout_s`, then
+# gives it a grace period; saq sweeps a job that outlived all that (a worker that vanished).
+SAQ_TIMEOUT_MARGIN_S = 300
+SAQ_JOB_TTL_S = 3600  # how long saq keeps a finished job's record
+JOB_FUNCTION = "run_smoke_test"
+
+# KEYS[1] claim key; ARGV[1] run id, ARGV[2] ttl in ms. Returns the holder if another run has it.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+    return holder
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """One job as a worker receives it."""
+
+    run_id: str
+    environment: str
+    timeout_s: float
+
+
+JobHandler = Callable[[QueuedRun], Awaitable[None]]
+
+
+class RunQueue:
+    """Create with `RunQueue.from_url(redis_url, prefix=...)`; no connection is made until the
+    first call, so a process starts while Redis is down."""
+
+    def __init__(self, redis: aioredis.Redis, *, prefix: str, where: str,
+                 job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S) -> None:
+        if not prefix or any(c in prefix for c in " *?[]"):
+            raise ValueError(f"invalid queue key prefix {prefix!r}")
+        self._redis = redis
+        self._prefix = prefix
+        self._where = where
+        self.job_timeout_s = job_timeout_s
+        self._saq = RedisQueue(redis, name=f"{prefix}:runs")
+        self._claim = redis.register_script(_CLAIM)
+        self._refresh = redis.register_script(_REFRESH)
+        self._release = redis.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str,
+                 job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S) -> RunQueue:
+        redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30,
+            # A pooled connection that Redis dropped (a restart) is replaced on the next try.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError])
+        return cls(redis, prefix=prefix, where=_describe_server(url),
+                   job_timeout_s=job_timeout_s)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    async def close(self) -> None:
+        try:
+            await self._redis.aclose()
+        except RedisError:  # already gone: nothing to close
+            pass
+
+    async def ping(self) -> None:
+        """Raises QueueUnavailable unless Redis answers; for readiness probes."""
+        async with self._reaching_redis():
+            await self._redis.ping()
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    async def enqueue(self, run_id: str, environment: str) -> bool:
+        """Queues a stored run for a worker. False if that run is already in the queue."""
+        job = Job(function=JOB_FUNCTION, key=run_id, retries=1, ttl=SAQ_JOB_TTL_S,
+                  timeout=int(self.job_timeout_s) + SAQ_TIMEOUT_MARGIN_S,
+                  kwargs={"run_id": run_id, "environment": environment,
+                          "timeout_s": self.job_timeout_s})
+        async with self._reaching_redis():
+            return await self._saq.enqueue(job) is not None
+
+    async def queued_run_ids(self) -> list[str]:
+        """Runs waiting for a worker, first to be taken first."""
+        async with self._reaching_redis():
+            job_ids = await self._redis.lrange(self._saq.namespace("queued"), 0, -1)
+        return [self._saq.job_key_from_id(job_id.decode()) for job_id in job_ids]
+
+    async def withdraw(self, run_id: str, reason: str) -> bool:
+        """Takes a run's job out of the queue: a queued run that will not be run, or the job of
+        a worker that died. Not for stopping a live run: its worker would be stopped abruptly,
+        use `request_cancel`. False if the job had already ended or was never queued."""
+        async with self._reaching_redis():
+            job = await self._saq.job(run_id)
+            if job is None or job.status in TERMINAL_STATUSES:
+                return False
+            await self._saq.abort(job, error=reason)
+            if job.status is not Status.ABORTED:
+                # A worker had taken it and is gone: end the abort for it, which also lets
+                # the same run id be queued again.
+                await self._saq.finish_abort(job)
+            return True
+
+    async def consume(self, handler: JobHandler, *, concurrency: int, stop: asyncio.Event,
+                      worker_id: str | None = None, sweep_interval_s: float = 30.0) -> None:
+        """Takes jobs and hands each to `handler`, at most `concurrency` at once, until `stop`
+        is set; then waits for the running handlers (which watch `stop` themselves).
+
+        Redis being down is logged and waited out, never raised: the worker outlives it.
+        """
+        worker = worker_id or default_worker_id()
+        slots = asyncio.Semaphore(concurrency)
+        running: set[asyncio.Task[None]] = set()
+        sweeper = asyncio.create_task(self._sweep_loop(stop, sweep_interval_s))
+        backoff = _Backoff()
+        try:
+            while not stop.is_set():
+                await slots.acquire()
+                job = None
+                try:
+                    if not stop.is_set():
+                        job = await self._take(timeout_s=1.0)
+                        backoff.reset()
+                except QueueUnavailable as exc:
+                    log.warning("%s; waiting for Redis", exc)
+                    await _sleep_unless(stop, backoff.next())
+                if job is None:
+                    slots.release()
+                    continue
+                task = asyncio.create_task(self._process(job, handler, worker),
+                                           name=f"run {job.key}")
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _: slots.release())
+            if running:
+                await asyncio.wait(running)
+        finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
+    async def _take(self, timeout_s: float) -> Job | None:
+        async with self._reaching_redis():
+            return await self._saq.dequeue(timeout=timeout_s)
+
+    async def _process(self, job: Job, handler: JobHandler, worker_id: str) -> None:
+        kwargs = job.kwargs or {}
+        queued = QueuedRun(run_id=str(kwargs.get("run_id", job.key)),
+                           environment=str(kwargs.get("environment", "")),
+                           timeout_s=float(kwargs.get("timeout_s", self.job_timeout_s)))
+        try:
+            job.started = _now_ms()
+            job.attempts += 1
+            job.worker_id = worker_id
+            async with self._reaching_redis():
+                await job.update(status=Status.ACTIVE)
+        except QueueUnavailable as exc:
+            log.warning("run %s: could not mark its job active (%s); running it anyway",
+                        queued.run_id, exc)
+        status, error = Status.COMPLETE, None
+        try:
+            await handler(queued)
+        except Exception as exc:  # a broken handler fails its job, never the worker
+            log.exception("run %s: the job failed", queued.run_id)
+            status, error = Status.FAILED, f"{type(exc).__name__}: {exc}"
+        try:
+            async with self._reaching_redis():
+                await job.finish(status, error=error)
+        except QueueUnavailable as exc:
+            # saq's sweep ends the job record later; the run itself is in the store.
+            log.warning("run %s: could not record the end of its job (%s)", queued.run_id, exc)
+
+    async def _sweep_loop(self, stop: asyncio.Event, interval_s: float) -> None:
+        while not stop.is_set():
+            try:
+                async with self._reaching_redis():
+                    swept = await self._saq.sweep(lock=max(1, int(interval_s)))
+                if swept:
+                    log.info("saq swept %d stuck job(s)", len(swept))
+            except QueueUnavailable as exc:
+                log.warning("%s; sweep skipped", exc)
+            await _sleep_unless(stop, interval_s)
+
+    # --- environment claims -------------------------------------------------------------------
+
+    async def claim_environment(self, environment: str, run_id: str,
+                                ttl_s: float = DEFAULT_CLAIM_TTL_S) -> str | None:
+        """Gives the environment to `run_id` unless another run has it: returns that run's id,
+        or None when `run_id` now holds the claim (taking it again only extends it)."""
+        async with self._reaching_redis():
+            holder = await self._claim(keys=[self._claim_key(environment)],
+                                       args=[run_id, _ms(ttl_s)])
+        return holder.decode() if holder else None
+
+    async def refresh_claim(self, environment: str, run_id: str,
+                            ttl_s: float = DEFAULT_CLAIM_TTL_S) -> bool:
+        """Extends the claim if `run_id` still holds it; False otherwise."""
+        async with self._reaching_redis():
+            return bool(await self._refresh(keys=[self._claim_key(environment)],
+                                            args=[run_id, _ms(ttl_s)]))
+
+    async def release_environment(self, environment: str, run_id: str) -> bool:
+        """Frees the environment if `run_id` holds it; a later run's claim is left alone."""
+        async with self._reaching_redis():
+            return bool(await self._release(keys=[self._claim_key(environment)], args=[run_id]))
+
+    async def environment_holder(self, environment: str) -> str | None:
+        async with self._reaching_redis():
+            holder = await self._redis.get(self._claim_key(environment))
+        return holder.decode() if holder else None
+
+    async def refresh_queued_claims(self, ttl_s: float = DEFAULT_CLAIM_TTL_S) -> int:
+        """Keeps the claims of runs still waiting in the queue alive (only their worker would
+        refresh them otherwise), so a long queue does not let a duplicate run in."""
+        async with self._reaching_redis():
+            job_ids = await self._redis.lrange(self._saq.namespace("queued"), 0, -1)
+            if not job_ids:
+                return 0
+            jobs = await self._saq.jobs(self._saq.job_key_from_id(j.decode()) for j in job_ids)
+            refreshed = 0
+            for job in jobs:
+                kwargs = (job.kwargs or {}) if job else {}
+                if kwargs.get("environment") and kwargs.get("run_id"):
+                    refreshed += await self._refresh(
+                        keys=[self._claim_key(kwargs["environment"])],
+                        args=[kwargs["run_id"], _ms(ttl_s)])
+        return refreshed
+
+    # --- cancellation and Slack's response_url ------------------------------------------------
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Asks the run's worker to stop it; it reports what ran so far."""
+        async with self._reaching_redis():
+            await self._redis.set(self._cancel_key(run_id), b"1", px=_ms(CANCEL_FLAG_TTL_S))
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        async with self._reaching_redis():
+            return bool(await self._redis.exists(self._cancel_key(run_id)))
+
+    async def remember_response_url(self, run_id: str, url: str | None) -> None:
+        if not url:
+            return
+        async with self._reaching_redis():
+            await self._redis.set(self._response_url_key(run_id), url.encode(),
+                                  px=_ms(RESPONSE_URL_TTL_S))
+
+    async def response_url(self, run_id: str) -> str | None:
+        async with self._reaching_redis():
+            url = await self._redis.get(self._response_url_key(run_id))
+        return url.decode() if url else None
+
+    # --- keys and errors ----------------------------------------------------------------------
+
+    def _claim_key(self, environment: str) -> str:
+        return f"{self._prefix}:claim:{environment}"
+
+    def _cancel_key(self, run_id: str) -> str:
+        return f"{self._prefix}:cancel:{run_id}"
+
+    def _response_url_key(self, run_id: str) -> str:
+        return f"{self._prefix}:response_url:{run_id}"
+
+    @asynccontextmanager
+    async def _reaching_redis(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise QueueUnavailable(
+                f"run queue is unavailable: cannot reach Redis at {self._where} "
+                f"({_reason(exc)}); try again shortly") from exc
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _Backoff:
+    def __init__(self, first_s: float = 0.5, cap_s: float = 5.0) -> None:
+        self._first, self._cap, self._next = first_s, cap_s, first_s
+
+    def reset(self) -> None:
+        self._next = self._first
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._cap, self._next * 2)
+        return delay
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why Redis could not be reached, in a few words (never a password: redis's messages name
+    host and port only)."""
+    if isinstance(exc, RedisTimeoutError | TimeoutError):
+        return "timed out"
+    text = str(exc).strip()
+    errno = re.match(r"Error (-?\d+) connecting", text)
+    if errno:
+        return os.strerror(abs(int(errno.group(1)))).lower()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+def _describe_server(url: str) -> str:
+    """host:port/db of a Redis URL, without its credentials."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    database = parts.path.lstrip("/") or "0"
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{database}"

@@ -1,0 +1,87 @@
+"""The reaper: ends runs whose worker died, so none is left "running" for ever.
+
+A live worker heartbeats its runs every few seconds (bot/worker.py). A run still "running"
+whose heartbeat is older than `stale_after_s` (30 s) lost its worker (SIGKILL, OOM, a lost
+machine): the reaper marks it interrupted, frees its environment, takes its job out of the
+queue and calls `on_interrupted(run_id)` so the channel hears about it. Every worker runs the
+reaper every `interval_s` (10 s), so a dead worker's run is ended within about 45 s. Several
+reapers at once are harmless: the store ends a run only if it is still running with a stale
+heartbeat (UPDATE ... WHERE status = 'running' ... RETURNING), so one reaper reports it.
+
+We do not wait for the queue library to notice: saq only sweeps a job once its timeout (over
+15 minutes here) has passed. See docs/queue.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.errors import QueueUnavailable, StoreUnavailable
+from bot.queue import DEFAULT_CLAIM_TTL_S, RunQueue
+from bot.store import Store
+
+__all__ = ["DEFAULT_STALE_AFTER_S", "OnInterrupted", "reap_once", "run_reaper"]
+
+log = logging.getLogger("smokebot.reaper")
+
+DEFAULT_STALE_AFTER_S = 30.0
+OnInterrupted = Callable[[str], Awaitable[object]]
+
+
+async def reap_once(store: Store, queue: RunQueue, on_interrupted: OnInterrupted | None, *,
+                    stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[str]:
+    """Ends every run whose worker stopped heartbeating; returns the ids this call ended.
+
+    Raises StoreUnavailable when PostgreSQL cannot be reached. Redis being down only delays
+    freeing the environment (its claim expires by itself)."""
+    reaped = []
+    for run in await store.stale_running_runs(stale_after_s):
+        seen = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
+        reason = (f"its worker ({run.worker_id or 'unknown'}) stopped responding; "
+                  f"last heartbeat {seen}")
+        ended = await store.mark_interrupted(run.id, reason, only_if_stale_s=stale_after_s)
+        if ended is None:
+            continue  # it heartbeated meanwhile, finished, or another reaper got there first
+        run_id = str(run.id)
+        log.warning("run %s of %s interrupted: %s", run_id, run.environment, reason)
+        try:
+            await queue.release_environment(run.environment, run_id)
+            await queue.withdraw(run_id, "interrupted: its worker stopped responding")
+        except QueueUnavailable as exc:
+            log.warning("run %s: queue not tidied (the claim expires by itself): %s",
+                        run_id, exc)
+        reaped.append(run_id)
+        await notify_interrupted(on_interrupted, run_id)
+    return reaped
+
+
+async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupted | None, *,
+                     interval_s: float = 10.0, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                     claim_ttl_s: float = DEFAULT_CLAIM_TTL_S, stop: asyncio.Event) -> None:
+    """Reaps every `interval_s` until `stop` is set; outages are logged and waited out. Also
+    keeps the environment claims of queued runs alive, which no worker heartbeats yet."""
+    while not stop.is_set():
+        try:
+            await reap_once(store, queue, on_interrupted, stale_after_s=stale_after_s)
+        except StoreUnavailable as exc:
+            log.warning("reaper: %s", exc)
+        try:
+            await queue.refresh_queued_claims(claim_ttl_s)
+        except QueueUnavailable as exc:
+            log.warning("reaper: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except TimeoutError:
+            pass
+
+
+async def notify_interrupted(on_interrupted: OnInterrupted | None, run_id: str) -> None:
+    """Calls the caller's hook; its failure (Slack down) is logged, never raised."""
+    if on_interrupted is None:
+        return
+    try:
+        await on_interrupted(run_id)
+    except Exception:  # the hook is the caller's: its failure must not stop the reaper
+        log.exception("run %s: reporting the interruption failed", run_id)

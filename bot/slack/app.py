@@ -1,0 +1,101 @@
+"""The Bolt app and the ASGI application that serves it: `/slack/events` for commands,
+interactivity and events, plus `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from bot.errors import QueueUnavailable, StoreUnavailable
+from bot.services import Services
+from bot.settings import Settings
+from bot.slack.listeners import register_all
+from checks.errors import UsageError
+
+__all__ = ["create_asgi_app", "create_bolt_app"]
+
+log = logging.getLogger("smokebot.slack")
+
+
+def create_bolt_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    if settings.slack_signing_secret is None:
+        raise UsageError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified")
+    app = AsyncApp(
+        client=services.slack,
+        signing_secret=settings.slack_signing_secret.reveal(),
+        # Respond when the listener returns instead of polling for ack() every 10 ms; our
+        # listeners only parse, enqueue and ack, so they return well within Slack's 3 s.
+        process_before_response=True,
+        # A single-workspace bot token, authorized without auth.test: no Slack call at start
+        # or in the first request's ack path.
+        authorize=_authorize_with(settings),
+        url_verification_enabled=True,
+        ssl_check_enabled=True,
+    )
+    register_all(app, services)
+    return app
+
+
+def _authorize_with(settings: Settings) -> Any:
+    token = settings.slack_bot_token.reveal() if settings.slack_bot_token else None
+
+    async def authorize(enterprise_id: str | None, team_id: str | None,
+                        user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token,
+                               user_id=user_id)
+    return authorize
+
+
+def create_asgi_app(settings: Settings, *, services: Services | None = None,
+                    extra_routes: list[Route] | None = None) -> Starlette:
+    """The web process. Services open in the lifespan unless given (tests share theirs)."""
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        own = services is None
+        state["services"] = services or await Services.start(settings)
+        state["handler"] = AsyncSlackRequestHandler(create_bolt_app(state["services"]))
+        try:
+            yield
+        finally:
+            if own:
+                await state["services"].close()
+
+    async def slack_events(request: Request) -> Any:
+        return await state["handler"].handle(request)
+
+    async def healthz(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> JSONResponse:
+        svc: Services = state["services"]
+        problems = {}
+        try:
+            await svc.store.ping()
+        except StoreUnavailable as exc:
+            problems["postgres"] = exc.render()
+        try:
+            await svc.queue.ping()
+        except QueueUnavailable as exc:
+            problems["redis"] = exc.render()
+        if problems:
+            return JSONResponse({"ready": False, "problems": problems}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    routes = [Route("/slack/events", slack_events, methods=["POST"]),
+              Route("/healthz", healthz), Route("/readyz", readyz), *(extra_routes or [])]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.smokebot = state
+    return app
