@@ -82,16 +82,20 @@ def bench_http() -> None:
         delays[0] = 300
         text = http_suite(f"http://127.0.0.1:{port}", delays)
         asyncio.run(timed_run(text, None))  # warm-up: imports, first connections
-        wall, longest = asyncio.run(timed_run(text, None))
+        # The longest check measured alone: in the concurrent run it would include any
+        # slowdown the engine causes, which is what the ratio is meant to expose.
+        alone, _ = asyncio.run(timed_run(http_suite(f"http://127.0.0.1:{port}", [300]), None))
+        wall, longest_in_run = asyncio.run(timed_run(text, None))
         seq_wall, _ = asyncio.run(timed_run(text, 1))
     finally:
         server.terminate()
         server.wait()
-    ratio = wall / longest
+    ratio = wall / alone
     print(f"http: 40 checks, delays 50-300 ms (sum {sum(delays)} ms)")
-    print(f"  concurrent wall {wall * 1000:.0f} ms, longest check {longest * 1000:.0f} ms, "
-          f"ratio {ratio:.3f} (target <= 1.10, or wall <= longest + 100 ms: "
-          f"{'met' if ratio <= 1.10 or wall <= longest + 0.1 else 'MISSED'})")
+    print(f"  concurrent wall {wall * 1000:.0f} ms; the 300 ms check alone {alone * 1000:.0f} ms "
+          f"(inside the run {longest_in_run * 1000:.0f} ms); ratio {ratio:.3f} "
+          f"(target <= 1.10, or wall <= alone + 100 ms: "
+          f"{'met' if ratio <= 1.10 or wall <= alone + 0.1 else 'MISSED'})")
     print(f"  sequential wall {seq_wall * 1000:.0f} ms ({seq_wall / wall:.1f}x the concurrent run)")
 
 

@@ -127,7 +127,8 @@ LOAD_CASES = [
     ("unknown-environment-field", "environments:\n  staging:\n    slak: {channel: x}\n"
      "categories: []\n",
      "smoketest.yaml:3:5: environments.staging.slak: unknown field 'slak' (did you mean "
-     "'slack'?); expected one of: description, variables, secrets, slack, kubernetes"),
+     "'slack'?); expected one of: description, variables, secrets, slack, kubernetes, "
+     "deploy"),
     ("variable-not-a-scalar", "environments:\n  staging:\n    variables: {hosts: [a, b]}\n"
      "categories: []\n",
      "smoketest.yaml:3:24: environments.staging.variables.hosts: expected text, a number or "
