@@ -8,13 +8,13 @@ import logging
 from datetime import datetime, timezone
 from uuid import UUID
 
+from bot.deploys import with_rollout_wait
 from bot.services import Services
 from bot.slack import render
 from bot.slack.delivery import LiveRun
 from bot.store import Run
 from checks.errors import SmokebotError
 from checks.plan import RunPlan, build_plan
-from checks.redact import Redactor
 from checks.report import render_markdown
 from checks.results import CheckResult, RunResult
 from checks.runner import CheckFinished, RunEvent, run_plan
@@ -55,9 +55,13 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         suite = services.suites.current()
         plan = build_plan(suite, run.environment, only=list(run.filters),
                           deploy=run.deploy.as_variables() if run.deploy else None,
-                          redactor=Redactor(services.settings.secrets()))
+                          # The process-wide redactor, which the worker's log handlers use:
+                          # httpx logs each request's URL, a secret in its query included.
+                          redactor=services.redactor)
+        if run.deploy is not None:
+            plan = with_rollout_wait(plan)
     except SmokebotError as exc:
-        text = Redactor(services.settings.secrets()).redact(exc.render())
+        text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
         await services.queue.release_environment(run.environment, run_id)
         return ended
@@ -68,7 +72,8 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     await live.start()
     try:
         result = await _run_with_progress(services, run, plan, live, cancel)
-        finished = await store.finish_run(run.id, result) or run
+        # None when the run was ended meanwhile (superseded, cancelled): show how it ended.
+        finished = await store.finish_run(run.id, result) or await store.get_run(run.id) or run
         final = run_view(finished, total=len(plan.checks), categories=plan.categories,
                          results=result.results, mention=mention)
         replies = await _failure_replies(services, run, result)

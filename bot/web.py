@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from starlette.applications import Starlette
 
 from bot.services import Services
@@ -13,4 +15,13 @@ __all__ = ["create_web_app"]
 
 
 def create_web_app(settings: Settings, *, services: Services | None = None) -> Starlette:
-    return create_asgi_app(settings, services=services, extra_routes=webhook_routes())
+    state: dict[str, Starlette] = {}
+
+    async def on_superseded(run_id: UUID) -> None:
+        from bot.slack.announce import announce_ended
+        await announce_ended(state["app"].state.smokebot["services"], run_id)
+
+    app = create_asgi_app(settings, services=services,
+                          extra_routes=webhook_routes(on_superseded=on_superseded))
+    state["app"] = app
+    return app

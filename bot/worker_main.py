@@ -7,42 +7,18 @@ import asyncio
 import functools
 import logging
 
-from bot.execution import execute_run, run_view
+from bot.execution import execute_run
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack import render
-from bot.slack.delivery import deliver_outbox_once, post_in_run_thread
-from bot.store import SlackMessageKind
+from bot.slack.announce import announce_ended
+from bot.slack.delivery import deliver_outbox_once
 from bot.worker import WorkerOptions, run_worker
+from checks.redact import RedactingFilter
 
-__all__ = ["announce_interrupted", "run_worker_process"]
+__all__ = ["run_worker_process"]
 
 log = logging.getLogger("smokebot.worker")
 OUTBOX_INTERVAL_S = 5.0
-
-
-async def announce_interrupted(services: Services, run_id: str) -> None:
-    """The worker (not the run) ended this run: show it on the summary and in the thread."""
-    run = await services.store.get_run(run_id)
-    if run is None:
-        return
-    results = tuple(await services.store.results(run.id))
-    summary = next((m for m in await services.store.slack_messages(run.id)
-                    if m.kind is SlackMessageKind.SUMMARY), None)
-    view = run_view(run, total=len(results), categories=tuple(dict.fromkeys(
-        r.category for r in results)), results=results)
-    notice = render.render_interrupted(run.environment, str(run.id), run.status_reason)
-    try:
-        if summary is not None:
-            message = render.render_summary(view)
-            await services.slack.chat_update(channel=summary.channel, ts=summary.ts,
-                                             text=message.text, blocks=message.blocks)
-            await post_in_run_thread(services, run.id, notice)
-        elif run.channel:
-            await services.slack.chat_postMessage(channel=run.channel, text=notice.text,
-                                                  blocks=notice.blocks)
-    except Exception as exc:  # Slack trouble must not stop the reaper; the store has it
-        log.warning("could not announce interrupted run %s: %s", run_id, exc)
 
 
 async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:
@@ -61,6 +37,12 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
                              stop: asyncio.Event | None = None,
                              handle_signals: bool = True) -> None:
     services = await Services.start(settings)
+    # Runs register their suite's secrets with services.redactor when planned; every log
+    # line of this process must be redacted with them, not only with the bot's own secrets.
+    log_filter = RedactingFilter(services.redactor)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(log_filter)
     stop = stop or asyncio.Event()
     job = functools.partial(_job, services)
     outbox = asyncio.create_task(_deliver_outbox(services, stop))
@@ -69,12 +51,14 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
             services.queue, services.store, job,
             options=WorkerOptions(concurrency=concurrency, heartbeat_s=settings.heartbeat_s,
                                   stale_after_s=settings.stale_after_s),
-            on_interrupted=functools.partial(announce_interrupted, services),
+            on_interrupted=functools.partial(announce_ended, services),
             stop=stop, handle_signals=handle_signals)
     finally:
         stop.set()
         await asyncio.gather(outbox, return_exceptions=True)
         await services.close()
+        for handler in handlers:
+            handler.removeFilter(log_filter)
 
 
 async def _job(services: Services, run_id: str, *, worker_id: str,

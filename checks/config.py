@@ -21,8 +21,8 @@ from checks.results import Severity
 from checks.yamlsource import SourceMap, YamlDocument, read_yaml_file
 
 __all__ = [
-    "CategorySpec", "CheckSpec", "Duration", "EnvironmentSpec", "SecretRef", "Suite",
-    "SuiteDefaults", "field_path", "load_suite", "parse_duration",
+    "CategorySpec", "CheckSpec", "DeployMapping", "Duration", "EnvironmentSpec", "RolloutWait",
+    "SecretRef", "Suite", "SuiteDefaults", "field_path", "load_suite", "parse_duration",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -120,12 +120,37 @@ class KubernetesTarget(_Strict):
     namespace: str | None = None  # default namespace for k8s.* checks
 
 
+SourceName = Annotated[str, Field(min_length=1)]
+
+
+class RolloutWait(_Strict):
+    """Before a deploy's checks start, wait for this deployment's rollout to complete; a
+    rollout that does not complete within `timeout` is itself a reported failure."""
+
+    deployment: str
+    namespace: str | None = None  # default: the environment's `kubernetes.namespace`
+    timeout: Duration = 300.0
+
+
+class DeployMapping(_Strict):
+    """Which deploy webhooks run this environment's suite: the names each source gives it.
+    An environment without a `deploy:` block is never run by a webhook."""
+
+    github: list[SourceName] = Field(default_factory=list)  # GitHub deployment environments
+    argocd: list[SourceName] = Field(default_factory=list)  # Argo CD application names
+    generic: list[SourceName] | None = None  # `environment` of /webhooks/deploy; default: own name
+    wait_for_rollout: RolloutWait | None = None
+    # Deploys arriving within this window of each other run only the newest.
+    coalesce_window: Duration = 2.0
+
+
 class EnvironmentSpec(_Strict):
     description: str | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     slack: SlackTarget = Field(default_factory=SlackTarget)
     kubernetes: KubernetesTarget | None = None
+    deploy: DeployMapping | None = None
 
 
 class SuiteDefaults(_Strict):

@@ -1,0 +1,135 @@
+"""What a deploy webhook told us, whatever sent it, and why a delivery was refused.
+
+Each source's parser (`github.py`, `argocd.py`, `generic.py`) turns its payload into one
+`DeployNotice`; everything downstream (mapping, runs, the delivery record) reads only that.
+
+    SmokebotError (checks.errors)
+    └── WebhookRejected          a delivery we refuse; `status` is the HTTP answer, `reason`
+        │                        says why (recorded, and returned to the sender)
+        ├── Unauthenticated      401: missing or wrong signature or secret, stale timestamp
+        ├── MalformedPayload     400: not JSON, or a required field missing or of the wrong type
+        └── PayloadTooLarge      413: the body is over the limit
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store import DeployFacts, WebhookSource
+from checks.errors import SmokebotError
+
+__all__ = ["DeployNotice", "MalformedPayload", "PayloadTooLarge", "Unauthenticated",
+           "WebhookRejected", "describe_json", "optional_text", "required_text"]
+
+
+class WebhookRejected(SmokebotError):
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unauthenticated(WebhookRejected):
+    status = 401
+
+
+class MalformedPayload(WebhookRejected):
+    status = 400
+
+
+class PayloadTooLarge(WebhookRejected):
+    status = 413
+
+
+@dataclass(frozen=True)
+class DeployNotice:
+    """One deploy as a source reported it."""
+
+    source: WebhookSource
+    delivery_id: str  # the source's id of this delivery; a redelivery carries the same
+    environment: str  # the source's name for the environment (GitHub environment, Argo CD app)
+    state: str  # as the source says it: "success", "failure", "Synced/Healthy (Succeeded)"
+    succeeded: bool  # the deploy finished well: only then does it start a run
+    description: str  # "GitHub deployment 42 to production", for the run's trigger line
+    version: str | None = None
+    commit: str | None = None
+    ref: str | None = None
+    deployer: str | None = None
+    url: str | None = None  # the environment's URL
+    link: str | None = None  # the deploy's own page
+
+    @property
+    def idempotency_key(self) -> str:
+        """The run's key: the same delivery never creates a second run."""
+        return f"webhook:{self.source.value}:{self.delivery_id}"
+
+    def facts(self) -> DeployFacts:
+        return DeployFacts(source=self.source.value, version=self.version, commit=self.commit,
+                           ref=self.ref, deployer=self.deployer, url=self.url, link=self.link)
+
+    def summary(self) -> dict[str, Any]:
+        """What the delivery record keeps: the facts, never the raw payload."""
+        found = {"source_environment": self.environment, "state": self.state,
+                 "description": self.description, **self.facts().as_variables()}
+        found.pop("source", None)
+        return found
+
+
+# --- reading JSON fields, with the reason when one is wrong --------------------------------------
+
+def describe_json(value: Any) -> str:
+    """A JSON value's type as the sender wrote it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _field(data: Any, path: str) -> Any:
+    current = data
+    walked: list[str] = []
+    for part in path.split("."):
+        if current is None:  # a null parent: the field is absent
+            return None
+        if not isinstance(current, dict):
+            where = ".".join(walked) or "the body"
+            raise MalformedPayload(f"expected '{where}' to be an object, got "
+                                   f"{describe_json(current)}")
+        walked.append(part)
+        current = current.get(part)
+    return current
+
+
+def required_text(data: Any, path: str) -> str:
+    """The non-empty string at `path` (dotted); MalformedPayload naming the field otherwise."""
+    value = _field(data, path)
+    if value is None:
+        raise MalformedPayload(f"missing field '{path}'")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # ids are numbers in GitHub's payloads
+    if not isinstance(value, str):
+        raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
+    if not value.strip():
+        raise MalformedPayload(f"field '{path}' is empty")
+    return value.strip()
+
+
+def optional_text(data: Any, path: str) -> str | None:
+    """The string at `path`, or None when absent, null or empty."""
+    value = _field(data, path)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
+    return value.strip() or None
