@@ -249,8 +249,8 @@ def schema() -> None:
 
 
 def _add_service_commands() -> None:
-    from bot.service_commands import history, migrate, serve, worker
-    for command in (serve, worker, migrate, history):
+    from bot.service_commands import deliveries, history, migrate, serve, worker
+    for command in (serve, worker, migrate, history, deliveries):
         cli.add_command(command)
 
 

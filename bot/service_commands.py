@@ -13,7 +13,7 @@ from bot.settings import Settings
 from checks.errors import SmokebotError
 from checks.redact import RedactingFilter, Redactor
 
-__all__ = ["history", "migrate", "serve", "worker"]
+__all__ = ["deliveries", "history", "migrate", "serve", "worker"]
 
 
 def _logging(settings: Settings) -> None:
@@ -122,3 +122,29 @@ def history(environment: str | None, limit: int) -> None:
                    f"{run.status.value:<11} {counts.passed}/{counts.total} passed  "
                    f"{run.trigger_detail or run.trigger_kind.value}"
                    + (f"  version {version}" if version else ""))
+
+
+@click.command()
+@click.option("--limit", default=20, show_default=True, type=int)
+@click.option("--source", type=click.Choice(["github", "argocd", "deploy"]))
+def deliveries(limit: int, source: str | None) -> None:
+    """Recent deploy webhook deliveries, and why each did or did not start a run."""
+    settings = Settings.from_env()
+    from bot.store import Store, WebhookSource
+
+    async def fetch() -> list:
+        async with Store.open(settings.database_url, settings.db_schema, wait=True) as store:
+            return await store.recent_webhook_deliveries(
+                limit, source=WebhookSource(source) if source else None)
+    try:
+        found = asyncio.run(fetch())
+    except SmokebotError as exc:
+        _fail(exc)
+    if not found:
+        click.echo("no deliveries yet")
+    for d in found:
+        run = str(d.run_id)[:8] if d.run_id else "-"
+        again = f" (+{d.redeliveries} redelivered)" if d.redeliveries else ""
+        click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S} {d.source.value:<7} "
+                   f"{(d.delivery_id or '-')[:20]:<20} {d.outcome.value:<8} "
+                   f"{d.environment or '-':<12} run {run}{again}  {d.reason}")
