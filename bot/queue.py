@@ -150,10 +150,31 @@ class RunQueue:
             job_ids = await self._redis.lrange(self._saq.namespace("queued"), 0, -1)
         return [self._saq.job_key_from_id(job_id.decode()) for job_id in job_ids]
 
+    async def stranded(self, run_ids: list[str], *, taken_before_s: float) -> list[str]:
+        """Those of `run_ids` (runs the store still has queued) that no worker will start:
+        no job (a Redis restarted without persistence forgot it), a job that ended, or a job
+        a worker took over `taken_before_s` ago without starting the run (it died then)."""
+        if not run_ids:
+            return []
+        async with self._reaching_redis():
+            jobs = await self._saq.jobs(run_ids)
+            waiting = set(await self._redis.lrange(self._saq.namespace("queued"), 0, -1))
+        taken_before = _now_ms() - taken_before_s * 1000
+
+        def stranded(job: Job | None) -> bool:
+            if job is None or job.status in TERMINAL_STATUSES:
+                return True
+            if job.id.encode() in waiting:
+                return False
+            # Taken by a worker: fine while it is recent and the worker marked it active.
+            return job.status is not Status.ACTIVE or job.started < taken_before
+
+        return [run_id for run_id, job in zip(run_ids, jobs) if stranded(job)]
+
     async def withdraw(self, run_id: str, reason: str) -> bool:
         """Takes a run's job out of the queue: a queued run that will not be run, or the job of
-        a worker that died. Not for stopping a live run: its worker would be stopped abruptly,
-        use `request_cancel`. False if the job had already ended or was never queued."""
+        a worker that died. Not for stopping a live run (its worker does not watch this; use
+        `request_cancel`). False if the job had already ended or was never queued."""
         async with self._reaching_redis():
             job = await self._saq.job(run_id)
             if job is None or job.status in TERMINAL_STATUSES:
@@ -188,6 +209,9 @@ class RunQueue:
                 except QueueUnavailable as exc:
                     log.warning("%s; waiting for Redis", exc)
                     await _sleep_unless(stop, backoff.next())
+                if job is not None and stop.is_set():
+                    await self._put_back(job)  # taken as the worker began to stop
+                    job = None
                 if job is None:
                     slots.release()
                     continue
@@ -205,6 +229,14 @@ class RunQueue:
     async def _take(self, timeout_s: float) -> Job | None:
         async with self._reaching_redis():
             return await self._saq.dequeue(timeout=timeout_s)
+
+    async def _put_back(self, job: Job) -> None:
+        try:
+            async with self._reaching_redis():
+                await self._saq.retry(job, error=None)
+        except QueueUnavailable as exc:
+            # It stays in saq's active list; the reaper or saq's sweep deals with it.
+            log.warning("run %s: could not put its job back: %s", job.key, exc)
 
     async def _process(self, job: Job, handler: JobHandler, worker_id: str) -> None:
         kwargs = job.kwargs or {}
@@ -234,7 +266,14 @@ class RunQueue:
             log.warning("run %s: could not record the end of its job (%s)", queued.run_id, exc)
 
     async def _sweep_loop(self, stop: asyncio.Event, interval_s: float) -> None:
+        """saq's sweep ends jobs stuck past their timeout, a backstop to the reaper. It also
+        aborts a job taken by a worker that has not yet marked it active (a few ms): harmless
+        here, as the worker does not watch saq's aborts, but it is why the first sweep waits
+        an interval instead of racing this worker's first dequeue."""
         while not stop.is_set():
+            await _sleep_unless(stop, interval_s)
+            if stop.is_set():
+                return
             try:
                 async with self._reaching_redis():
                     swept = await self._saq.sweep(lock=max(1, int(interval_s)))
@@ -242,7 +281,6 @@ class RunQueue:
                     log.info("saq swept %d stuck job(s)", len(swept))
             except QueueUnavailable as exc:
                 log.warning("%s; sweep skipped", exc)
-            await _sleep_unless(stop, interval_s)
 
     # --- environment claims -------------------------------------------------------------------
 

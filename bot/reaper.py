@@ -8,6 +8,10 @@ reaper every `interval_s` (10 s), so a dead worker's run is ended within about 4
 reapers at once are harmless: the store ends a run only if it is still running with a stale
 heartbeat (UPDATE ... WHERE status = 'running' ... RETURNING), so one reaper reports it.
 
+It also queues again the runs that the store has had queued for two minutes but that no worker
+will start: Redis restarted without persistence and forgot them, or a worker took one and died
+before starting it. Runs must not wait for ever.
+
 We do not wait for the queue library to notice: saq only sweeps a job once its timeout (over
 15 minutes here) has passed. See docs/queue.md.
 """
@@ -17,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from bot.errors import QueueUnavailable, StoreUnavailable
 from bot.queue import DEFAULT_CLAIM_TTL_S, RunQueue
-from bot.store import Store
+from bot.store import RunStatus, Store
 
-__all__ = ["DEFAULT_STALE_AFTER_S", "OnInterrupted", "reap_once", "run_reaper"]
+__all__ = ["DEFAULT_STALE_AFTER_S", "OnInterrupted", "reap_once", "requeue_lost",
+           "run_reaper"]
 
 log = logging.getLogger("smokebot.reaper")
 
 DEFAULT_STALE_AFTER_S = 30.0
+LOST_AFTER_S = 120.0  # beyond the trigger's store-then-Redis gap and a worker's store wait
 OnInterrupted = Callable[[str], Awaitable[object]]
 
 
@@ -57,6 +64,27 @@ async def reap_once(store: Store, queue: RunQueue, on_interrupted: OnInterrupted
     return reaped
 
 
+async def requeue_lost(store: Store, queue: RunQueue, *,
+                       older_than_s: float = LOST_AFTER_S) -> list[str]:
+    """Queues again the runs the store has had queued for over `older_than_s` that no worker
+    will start (see `RunQueue.stranded`); returns their ids. Harmless if a worker does start
+    one after all: a worker runs a run only while the store has it queued."""
+    now = datetime.now(UTC)
+    waiting = {str(run.id): run for run in await store.active_runs()
+               if run.status is RunStatus.QUEUED
+               and (now - run.created_at).total_seconds() > older_than_s}
+    requeued = []
+    for run_id in await queue.stranded(list(waiting), taken_before_s=older_than_s):
+        environment = waiting[run_id].environment
+        await queue.withdraw(run_id, "stranded: queued again")
+        await queue.claim_environment(environment, run_id)  # the claim may have gone too
+        if await queue.enqueue(run_id, environment):
+            log.warning("run %s of %s was stranded in the queue; queued it again", run_id,
+                        environment)
+            requeued.append(run_id)
+    return requeued
+
+
 async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupted | None, *,
                      interval_s: float = 10.0, stale_after_s: float = DEFAULT_STALE_AFTER_S,
                      claim_ttl_s: float = DEFAULT_CLAIM_TTL_S, stop: asyncio.Event) -> None:
@@ -68,8 +96,9 @@ async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupte
         except StoreUnavailable as exc:
             log.warning("reaper: %s", exc)
         try:
+            await requeue_lost(store, queue)
             await queue.refresh_queued_claims(claim_ttl_s)
-        except QueueUnavailable as exc:
+        except (StoreUnavailable, QueueUnavailable) as exc:
             log.warning("reaper: %s", exc)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval_s)

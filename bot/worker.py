@@ -27,9 +27,10 @@ import asyncio
 import enum
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 from bot.errors import QueueUnavailable, StoreUnavailable
 from bot.queue import DEFAULT_CLAIM_TTL_S, QueuedRun, RunQueue, default_worker_id
@@ -47,7 +48,7 @@ class RunJob(Protocol):
     """Executes one stored run; `execute_run` bound to the bot's services is one."""
 
     def __call__(self, run_id: str, *, worker_id: str,
-                 cancel: asyncio.Event) -> Awaitable[object]: ...
+                 cancel: asyncio.Event) -> Coroutine[Any, Any, object]: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ async def run_worker(queue: RunQueue, store: Store, job: RunJob, *,
         log.info("worker %s stopped", supervisor.worker_id)
 
 
-def _handle_signals(stop: asyncio.Event, hurry: Callable[[], None]) -> list[Callable[[], None]]:
+def _handle_signals(stop: asyncio.Event,
+                    hurry: Callable[[], None]) -> list[Callable[[], object]]:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: signal.Signals) -> None:
@@ -109,13 +111,13 @@ def _handle_signals(stop: asyncio.Event, hurry: Callable[[], None]) -> list[Call
         log.warning("%s: taking no more runs; running ones get to finish", signum.name)
         stop.set()
 
-    removers: list[Callable[[], None]] = []
+    removers: list[Callable[[], object]] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(signum, on_signal, signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             continue
-        removers.append(lambda s=signum: loop.remove_signal_handler(s))
+        removers.append(partial(loop.remove_signal_handler, signum))
     return removers
 
 
