@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.engine"]
+BENCHES = ["bench.engine", "bench.bot", "bench.deploys"]
 
 
 def main() -> int:
