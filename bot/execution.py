@@ -64,6 +64,9 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
         await services.queue.release_environment(run.environment, run_id)
+        # Nothing was posted yet: without this, a deploy's run would end unseen in Slack.
+        from bot.slack.announce import announce_ended  # announce imports this module
+        await announce_ended(services, run.id)
         return ended
     mention = suite.environments[run.environment].slack.mention_on_failure \
         if run.deploy else None
