@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
+from bot.queue import DEFAULT_CLAIM_TTL_S
 from bot.services import Services
 from bot.store import DeployFacts, Run, RunRequest, TriggerKind
 from checks.errors import UsageError
@@ -16,7 +17,7 @@ from checks.plan import select_checks
 __all__ = ["RunTicket", "request_run", "slack_link"]
 
 log = logging.getLogger("smokebot.runs")
-CLAIM_TTL_S = 120.0  # refreshed by the worker's heartbeat; outlives a dead worker briefly
+CLAIM_TTL_S = DEFAULT_CLAIM_TTL_S  # refreshed by the worker's heartbeat
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,12 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
                       trigger_kind: TriggerKind, trigger_detail: str = "",
                       requested_by: str | None = None, channel: str | None = None,
                       deploy: DeployFacts | None = None, rerun_of: UUID | None = None,
-                      idempotency_key: str | None = None) -> RunTicket:
+                      idempotency_key: str | None = None,
+                      response_url: str | None = None) -> RunTicket:
     """Raises UsageError (unknown environment, bad filter: the message lists the choices),
-    StoreUnavailable or QueueUnavailable (the caller tells the user to try again)."""
+    StoreUnavailable or QueueUnavailable (the caller tells the user to try again).
+    `response_url` (a Slack trigger's) is kept for the worker, which tells the requester
+    through it when it cannot post in the channel."""
     suite = services.suites.current()
     if environment not in suite.environments:
         raise UsageError(f"unknown environment '{environment}'; expected one of: "
@@ -56,6 +60,8 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
         await queue.release_environment(environment, holder)
         holder = await queue.claim_environment(environment, str(run.id), CLAIM_TTL_S)
     try:
+        # Before the job exists: a worker may take it at once and need the URL.
+        await queue.remember_response_url(str(run.id), response_url)
         await queue.enqueue(str(run.id), environment)
     except Exception:
         await queue.release_environment(environment, str(run.id))

@@ -10,7 +10,7 @@ from uuid import UUID
 from bot.execution import run_view
 from bot.services import Services
 from bot.slack import render
-from bot.slack.delivery import post_in_run_thread
+from bot.slack.delivery import post_for_run, update_summary
 from bot.store import Run, RunStatus, SlackMessageKind
 from checks.errors import SmokebotError
 from checks.plan import select_checks
@@ -45,14 +45,11 @@ async def announce_ended(services: Services, run_id: str | UUID) -> None:
             notice = render.render_interrupted(run.environment, str(run.id), run.status_reason)
         else:
             notice = render.render_summary(view)
+        # Through the outbox when Slack is down: the ending is announced late, never lost.
         if summary is not None:
-            message = render.render_summary(view)
-            await services.slack.chat_update(channel=summary.channel, ts=summary.ts,
-                                             text=message.text, blocks=message.blocks)
-            if run.status is RunStatus.INTERRUPTED:
-                await post_in_run_thread(services, run.id, notice)
+            await update_summary(services, summary, render.render_summary(view),
+                                 notice=notice if run.status is RunStatus.INTERRUPTED else None)
         elif run.channel:
-            await services.slack.chat_postMessage(channel=run.channel, text=notice.text,
-                                                  blocks=notice.blocks)
+            await post_for_run(services, run.id, run.channel, notice)
     except Exception as exc:  # noqa: BLE001 - Slack trouble must not stop a reaper or webhook
         log.warning("could not announce how run %s ended: %s", run_id, exc)

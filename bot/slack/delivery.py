@@ -19,9 +19,11 @@ from slack_sdk.errors import SlackApiError
 from bot.services import Services
 from bot.slack import render
 from bot.store import Run, SlackMessageKind
+from bot.store import SlackMessage as SlackMessageRecord
 from checks.results import CheckResult, RunResult
 
-__all__ = ["LiveRun", "deliver_outbox_once", "post_in_run_thread"]
+__all__ = ["LiveRun", "deliver_outbox_once", "post_for_run", "post_in_run_thread",
+           "update_summary"]
 
 log = logging.getLogger("smokebot.slack")
 
@@ -69,6 +71,40 @@ async def post_in_run_thread(services: Services, run_id: UUID, message: render.S
             "channel": summary.channel, "thread_ts": summary.thread_root, "text": message.text,
             "blocks": message.blocks}, run_id=run_id)
         log.warning("queued a thread notice for later delivery: %s", exc)
+
+
+async def update_summary(services: Services, summary: SlackMessageRecord,
+                         message: render.SlackMessage, *,
+                         notice: render.SlackMessage | None = None) -> None:
+    """Edits a run's summary and posts `notice` in its thread. While Slack is unavailable
+    both wait in the outbox, to be delivered together once it is back."""
+    try:
+        await _call(services, "chat.update", channel=summary.channel, ts=summary.ts,
+                    text=message.text, blocks=message.blocks)
+    except SlackUnavailable as exc:
+        replies = [{"text": notice.text, "blocks": notice.blocks}] if notice else []
+        await services.store.outbox_put("chat.update", {
+            "channel": summary.channel, "ts": summary.ts, "text": message.text,
+            "blocks": message.blocks, "_thread_ts": summary.thread_root, "_replies": replies},
+            run_id=summary.run_id, coalesce_key=f"summary:{summary.run_id}")
+        log.warning("queued run %s's summary update for later delivery: %s",
+                    summary.run_id, exc)
+        return
+    if notice is not None:
+        await post_in_run_thread(services, summary.run_id, notice)
+
+
+async def post_for_run(services: Services, run_id: UUID, channel: str,
+                       message: render.SlackMessage) -> None:
+    """Posts a run's only message (it never got a summary); queued while Slack is down."""
+    try:
+        await _call(services, "chat.postMessage", channel=channel, text=message.text,
+                    blocks=message.blocks)
+    except SlackUnavailable as exc:
+        await services.store.outbox_put("chat.postMessage", {
+            "channel": channel, "text": message.text, "blocks": message.blocks},
+            run_id=run_id, coalesce_key=f"summary:{run_id}")
+        log.warning("queued a message of run %s for later delivery: %s", run_id, exc)
 
 
 class LiveRun:

@@ -3,9 +3,13 @@ or an error into the ephemeral reply the user sees."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
 
 from bot.authz import Decision, authorize
 from bot.errors import QueueUnavailable, StoreUnavailable
@@ -22,6 +26,22 @@ GROUP_CACHE_S = 300.0
 _group_cache: dict[str, tuple[float, frozenset[str]]] = {}
 
 
+class _GroupLookupFailed(Exception):
+    """Slack would not list a user group's members: the request is refused, not crashed."""
+
+    def __init__(self, group: str, problem: str) -> None:
+        super().__init__(problem)
+        where = f"could not look up the members of <!subteam^{group}> in Slack ({problem})"
+        if problem == "no_such_subteam":
+            self.reason = f"{where}; ask an admin to fix allowed_usergroups in the suite file."
+        elif problem == "missing_scope":
+            self.reason = f"{where}; the bot needs the usergroups:read scope."
+        elif problem.startswith("HTTP ") or problem == "Slack did not answer":
+            self.reason = f"{where}; try again shortly."
+        else:
+            self.reason = f"{where}; ask an admin to check allowed_usergroups."
+
+
 async def authorize_request(services: Services, environment: str, user: str, channel: str, *,
                             action: str, detail: dict[str, Any] | None = None) -> Decision:
     """Decides, and records the decision in the audit log."""
@@ -34,12 +54,24 @@ async def authorize_request(services: Services, environment: str, user: str, cha
         cached = _group_cache.get(group)
         if cached and time.monotonic() - cached[0] < GROUP_CACHE_S:
             return cached[1]
-        response = await services.slack.usergroups_users_list(usergroup=group)
-        found = frozenset(response.get("users", []))
+        try:
+            response = await services.slack.usergroups_users_list(usergroup=group)
+        except SlackApiError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            problem = (f"HTTP {status}" if status >= 500 or status == 429
+                       else str(exc.response.get("error") or "unknown_error"))
+            raise _GroupLookupFailed(group, problem) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _GroupLookupFailed(group, "Slack did not answer") from exc
+        found: frozenset[str] = frozenset(response.get("users", []))
         _group_cache[group] = (time.monotonic(), found)
         return found
 
-    decision = await authorize(env.slack, environment, user, channel, members)
+    try:
+        decision = await authorize(env.slack, environment, user, channel, members)
+    except _GroupLookupFailed as exc:
+        log.warning("user group lookup failed: %s", exc.reason)
+        decision = Decision(False, exc.reason)
     await services.store.audit(user, action, environment=environment, allowed=decision.allowed,
                                detail={"channel": channel, "reason": decision.reason,
                                        **(detail or {})})

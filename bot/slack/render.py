@@ -48,6 +48,7 @@ __all__ = [
     "render_joined",
     "render_list",
     "render_not_in_channel",
+    "render_refusal",
     "render_status",
     "render_summary",
 ]
@@ -94,6 +95,9 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 # A single user's mention, as our own code writes it into triggers and reasons ("by <@U1>").
 _ESCAPED_USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
+# Every mention bot/authz.py writes into a refusal: a user, a channel, a user group.
+_ESCAPED_MENTION = re.compile(
+    r"&lt;(@[UW][A-Z0-9]{2,}|#[CG][A-Z0-9]{2,}|!subteam\^S[A-Z0-9]{2,})&gt;")
 _URL = re.compile(r"^https?://[^\s<>|]+$")
 _HEX_SHA = re.compile(r"^[0-9a-f]{12,64}$")
 _TABLE_NAME_WIDTH = 28
@@ -975,6 +979,14 @@ def render_error(message: str) -> SlackMessage:
     """A user mistake or an unavailable service, said with what to do about it."""
     body = _clip(escape(show_controls(message).strip()) or "Something went wrong.",
                  SECTION_TEXT_MAX - 20)
+    return _message(body, [_section(f":warning: {body}")])
+
+
+def render_refusal(reason: str) -> SlackMessage:
+    """Why a request was not allowed; the channels, users and groups it names stay mentions
+    (clickable), everything else is escaped like any other text."""
+    text = escape(show_controls(f"Not allowed: {reason}").strip())
+    body = _clip(_ESCAPED_MENTION.sub(r"<\1>", text), SECTION_TEXT_MAX - 20)
     return _message(body, [_section(f":warning: {body}")])
 
 

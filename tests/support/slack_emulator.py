@@ -12,7 +12,8 @@ What it answers, in Slack's own shapes (`ok`, `error`, `warning`, `response_meta
 `channel`, `message{...}`) and with Slack's error codes:
 
 - `auth.test`, `chat.postMessage`, `chat.update`, `chat.delete`, `chat.postEphemeral`,
-  `chat.getPermalink`, `conversations.info`, `views.open`, and the two-step file upload
+  `chat.getPermalink`, `conversations.info`, `usergroups.users.list` (groups arranged with
+  `add_usergroup`), `views.open`, and the two-step file upload
   (`files.getUploadURLExternal` -> POST to the returned `upload_url`, which is on this app ->
   `files.completeUploadExternal`), which `files_upload_v2` drives.
 - `/response_url/<id>`: the URLs handed out by `new_response_url()` (slash commands and button
@@ -183,6 +184,7 @@ class SlackEmulator:
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.info": self._conversations_info,
             "views.open": self._views_open,
+            "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
         }
@@ -219,6 +221,11 @@ class SlackEmulator:
         with self._lock:
             self._channels[channel_id] = channel
         return copy.deepcopy(channel)
+
+    def add_usergroup(self, usergroup_id: str, users: list[str]) -> None:
+        """A user group (`S...`) and its members, for `usergroups.users.list`."""
+        with self._lock:
+            self._usergroups[usergroup_id] = list(users)
 
     def set_bot_membership(self, channel_id: str, is_member: bool) -> None:
         with self._lock:
@@ -288,7 +295,8 @@ class SlackEmulator:
             self._outage = None
 
     def reset(self) -> None:
-        """Forgets history, calls, files, views, triggers, URLs and injections; channels reset."""
+        """Forgets history, calls, files, views, triggers, URLs, injections and user groups;
+        channels reset."""
         with self._lock:
             self._reset_state()
 
@@ -347,6 +355,7 @@ class SlackEmulator:
         self._files: dict[str, UploadedFile] = {}
         self._uploads: dict[str, str] = {}  # upload id -> file id
         self._views: list[OpenedView] = []
+        self._usergroups: dict[str, list[str]] = {}
         self._triggers: dict[str, _Trigger] = {}
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._injections: dict[str, deque[_Injection]] = {}
@@ -650,6 +659,17 @@ class SlackEmulator:
         if channel is None or (channel.is_private and not channel.is_member):
             return failure("channel_not_found")
         return success({"channel": channel.as_slack()})
+
+    def _usergroups_users_list(self, call: _Incoming) -> Answer:
+        # Slack's shape: {"ok": true, "users": ["U060R4BJ4", "W123A4BC5"]}.
+        usergroup = call.params.get("usergroup")
+        if not usergroup:
+            return failure("invalid_arguments",
+                           messages=["[ERROR] missing required field: usergroup"])
+        users = self._usergroups.get(str(usergroup))
+        if users is None:
+            return failure("no_such_subteam")
+        return success({"users": list(users)})
 
     def _views_open(self, call: _Incoming) -> Answer:
         params = call.params

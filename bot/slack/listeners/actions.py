@@ -81,11 +81,11 @@ async def rerun(services: Services, body: dict[str, Any], *, only_failed: bool) 
     decision = await authorize_request(services, original.environment, user, channel,
                                        action="rerun", detail={"rerun_of": str(run_id)})
     if not decision.allowed:
-        return render.render_error(f"Not allowed: {decision.reason}")
+        return render.render_refusal(decision.reason)
     ticket = await request_run(
         services, environment=original.environment, filters=filters,
         trigger_kind=TriggerKind.BUTTON, requested_by=user, channel=original.channel or channel,
-        rerun_of=run_id,
+        rerun_of=run_id, response_url=body.get("response_url"),
         trigger_detail=f"{'Re-run failed' if only_failed else 'Re-run all'} by <@{user}>")
     return await reply_for_ticket(services, ticket)
 
@@ -97,9 +97,9 @@ async def confirmed_run(services: Services, body: dict[str, Any]) -> render.Slac
     decision = await authorize_request(services, environment, user, channel, action="run",
                                        detail={"filters": list(filters), "confirmed": True})
     if not decision.allowed:
-        return render.render_error(f"Not allowed: {decision.reason}")
+        return render.render_refusal(decision.reason)
     ticket = await request_run(
         services, environment=environment, filters=filters, trigger_kind=TriggerKind.SLASH,
-        requested_by=user, channel=channel,
+        requested_by=user, channel=channel, response_url=body.get("response_url"),
         trigger_detail=f"/smoketest {environment} {' '.join(filters)} (confirmed)".strip())
     return await reply_for_ticket(services, ticket)

@@ -47,36 +47,45 @@ async def handle_smoketest(services: Services, body: dict[str, Any]) -> render.S
         return render.render_status([r for r in active if r.status.value == "queued"],
                                     [r for r in active if r.status.value == "running"])
     if command.kind is CommandKind.CANCEL:
-        return await cancel_runs(services, command.environment, user)
+        return await cancel_runs(services, command.environment, user, channel)
     assert command.environment is not None
     decision = await authorize_request(services, command.environment, user, channel,
                                        action="run", detail={"filters": list(command.filters)})
     if not decision.allowed:
-        return render.render_error(f"Not allowed: {decision.reason}")
+        return render.render_refusal(decision.reason)
     if decision.needs_confirmation:
         return render.render_confirm_production(command.environment, list(command.filters))
     from bot.runs import request_run
     ticket = await request_run(
         services, environment=command.environment, filters=command.filters,
         trigger_kind=TriggerKind.SLASH, requested_by=user, channel=channel,
-        trigger_detail=f"/smoketest {body.get('text', '').strip()}".strip())
-    await services.queue.remember_response_url(str(ticket.run.id), body.get("response_url"))
+        trigger_detail=f"/smoketest {body.get('text', '').strip()}".strip(),
+        response_url=body.get("response_url"))
     return await reply_for_ticket(services, ticket)
 
 
-async def cancel_runs(services: Services, environment: str | None,
-                      user: str) -> render.SlackMessage:
+async def cancel_runs(services: Services, environment: str | None, user: str,
+                      channel: str) -> render.SlackMessage:
+    """Cancels the active runs that this user may run from this channel (the same rules as
+    starting one); each decision is audited."""
     active = await services.store.active_runs(environment)
     if not active:
         where = f" for {environment}" if environment else ""
         return render.render_error(f"Nothing is queued or running{where}.")
+    cancelled: list[str] = []  # the environments of the runs being cancelled
+    refusals: list[str] = []
     for run in active:
+        decision = await authorize_request(services, run.environment, user, channel,
+                                           action="cancel", detail={"run_id": str(run.id)})
+        if not decision.allowed:
+            refusals.append(decision.reason)
+            continue
         await services.queue.request_cancel(str(run.id))
         if run.status.value == "queued":
             await services.store.mark_cancelled(run.id, f"cancelled by <@{user}> before it started")
             await services.queue.release_environment(run.environment, str(run.id))
-        await services.store.audit(user, "cancel", environment=run.environment, allowed=True,
-                                   detail={"run_id": str(run.id)})
-    names = ", ".join(sorted({r.environment for r in active}))
-    return render.SlackMessage(text=f"Cancelling {len(active)} run(s) of {names}.", blocks=[])
-
+        cancelled.append(run.environment)
+    if not cancelled:
+        return render.render_refusal(refusals[0])
+    names = ", ".join(sorted(set(cancelled)))
+    return render.SlackMessage(text=f"Cancelling {len(cancelled)} run(s) of {names}.", blocks=[])

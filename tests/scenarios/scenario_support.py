@@ -1,0 +1,136 @@
+"""Suites and lookups the scenario tests share (not a test module)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from typing import Any
+
+from tests.scenarios.conftest import CHANNEL, BotStack
+from tests.support.asgi import free_port
+from tests.support.slack_emulator import Message
+
+__all__ = ["TcpRelay", "final_summary", "message_text", "run_rows", "slow_suite", "summary_ts"]
+
+FINAL_WORDS = ("passed", "failed", "cancelled", "interrupted", "could not run")
+
+
+def slow_suite(stack: BotStack, *, seconds: float = 40, extra_env: str = "",
+               extra_checks: str = "") -> str:
+    """staging: one failing check (degraded openai) and one that answers after `seconds`."""
+    return f"""\
+suite: scenario
+defaults: {{timeout: 5s}}
+environments:
+  staging:
+    variables: {{base_url: "{stack.target_url}", aux_url: "{stack.aux_url}"}}
+    slack: {{channel: {CHANNEL}}}
+{extra_env}categories:
+  - name: Health & Infrastructure
+    checks:
+      - id: health
+        name: Health endpoint
+        type: http
+        url: ${{base_url}}/api/health
+        assert: ["services.ai_providers.* == healthy"]
+      - id: slow
+        name: Slow endpoint
+        type: http
+        timeout: {seconds + 30:g}s
+        url: ${{aux_url}}/slow?seconds={seconds:g}
+{extra_checks}"""
+
+
+def message_text(message: Message | dict[str, Any]) -> str:
+    """A message's text and blocks as one string, for `in` assertions."""
+    if isinstance(message, dict):
+        return json.dumps(message, ensure_ascii=False)
+    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+
+
+def summary_ts(stack: BotStack, run_id: str) -> str | None:
+    rows = stack.query("SELECT ts FROM slack_messages WHERE run_id = %s AND kind = 'summary'",
+                       (run_id,))
+    return rows[0][0] if rows else None
+
+
+def final_summary(stack: BotStack, channel: str = CHANNEL) -> Message | None:
+    """The first top-level message of the channel once it shows a verdict."""
+    for message in stack.emulator.messages(channel):
+        headline = message.text.lower()
+        if any(f" {word}" in headline.split(":", 1)[0] for word in FINAL_WORDS):
+            return message
+    return None
+
+
+def run_rows(stack: BotStack) -> list[tuple[Any, ...]]:
+    """(id, status, trigger_kind, started_at, status_reason) of every run, oldest first."""
+    return stack.query("SELECT id::text, status, trigger_kind, started_at, status_reason "
+                       "FROM runs ORDER BY created_at, id")
+
+
+class TcpRelay:
+    """A loopback TCP relay to a real server (PostgreSQL, Redis) that a test cuts and
+    restores on the same port: an outage on demand without stopping the machine's server.
+    Threads, not asyncio: the processes it serves run their own event loops elsewhere."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuses new connections and drops the open ones, both ways."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            open_sockets, self._sockets = self._sockets, set()
+        for sock in open_sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets |= {client, upstream}
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
