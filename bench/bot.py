@@ -42,20 +42,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, LiteralString
 
 import httpx
@@ -63,16 +56,15 @@ import psycopg
 from psycopg import sql
 from redis import Redis
 
+from bench.stack import (
+    SCHEMA, SIGNING_SECRET, Stack, percentile, running_stack, verdict, wait_until,
+)
 from bot.queue import RunQueue
-from tests.support.asgi import free_port
-from tests.support.services import redis_url, temporary_database, unique_prefix
+from tests.support.services import redis_url
 from tests.support.slack_emulator import SlackEmulator
 from tests.support.slack_requests import SignedRequest, SlackRequestFactory
 
-ROOT = Path(__file__).resolve().parent.parent
-SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 CHANNEL = "C0SMOKE001"
-SCHEMA = "smokebot"
 WARMUP = 50
 SEQUENTIAL = 300
 JOINS = 100
@@ -117,127 +109,25 @@ def suite_text(target_url: str) -> str:
 
 # --- processes --------------------------------------------------------------------------------
 
-@dataclass
-class Stack:
-    emulator: SlackEmulator
-    slack: SlackRequestFactory
-    env: dict[str, str]
-    dsn: str
-    prefix: str
-    logs: Path
-    web_url: str = ""
+@dataclass(kw_only=True)
+class BotStack(Stack):
+    """`web_url` is the web process's /slack/events; `bare_url` the bare endpoint's."""
+
     bare_url: str = ""
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> int:
-        log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT,
-                                   env={**os.environ, **self.env, **(extra or {})})
-        self.processes[name] = process
-        return process.pid
-
-    def serve(self, name: str, app: str) -> str:
-        port = free_port()
-        self.start(name, ["-m", "bench.serve_web"], {"BENCH_APP": app, "BENCH_PORT": str(port)})
-        url = f"http://127.0.0.1:{port}"
-        probe = {"bot": "/readyz", "target": "/api/version"}.get(app, "/")
-        wait_until(lambda: _answers(url + probe), 30,
-                   f"{name} to serve", self.processes[name])
-        return url
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def rss_mb(self, name: str) -> tuple[float, float]:
-        """(VmRSS, VmHWM) of a process: now, and its peak."""
-        status = Path(f"/proc/{self.processes[name].pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
-
-    def cpu_s(self, name: str) -> float:
-        """User + system CPU time a process has used so far."""
-        stat = Path(f"/proc/{self.processes[name].pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               process: subprocess.Popen[bytes] | None = None, poll: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"gave up waiting for {what}: the process exited")
-        time.sleep(poll)
-    raise SystemExit(f"timed out waiting for {what}")
+    @functools.cached_property
+    def slack(self) -> SlackRequestFactory:
+        return SlackRequestFactory(SIGNING_SECRET, emulator=self.emulator)
 
 
 @contextmanager
-def bot_stack() -> Iterator[Stack]:
-    emulator = SlackEmulator(trigger_ttl=None)
-    prefix = unique_prefix("bench")
-    with temporary_database("smokebot_bench") as dsn, emulator.serve() as api_url, \
-            tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
-        logs = Path(tmp)
-        stack = Stack(emulator, SlackRequestFactory(SIGNING_SECRET, emulator=emulator),
-                      env={}, dsn=dsn, prefix=prefix, logs=logs)
-        try:
-            target_url = stack.serve("target", "target")
-            suite = logs / "smoketest.yaml"
-            suite.write_text(suite_text(target_url))
-            stack.env = {"SLACK_BOT_TOKEN": emulator.bot_token,
-                         "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": api_url,
-                         "REDIS_URL": redis_url(), "DATABASE_URL": dsn,
-                         "SMOKEBOT_CONFIG": str(suite), "SMOKEBOT_KEY_PREFIX": prefix,
-                         "SMOKEBOT_DB_SCHEMA": SCHEMA}
-            stack.web_url = stack.serve("web", "bot") + "/slack/events"
-            stack.bare_url = stack.serve("bare", "bare") + "/slack/events"
-            yield stack
-        except BaseException:
-            for name in stack.processes:
-                tail = (logs / f"{name}.log").read_text(errors="replace")[-2000:]
-                if tail.strip():
-                    print(f"--- {name} log (end) ---\n{tail}", file=sys.stderr)
-            raise
-        finally:
-            stack.stop_all()
-            redis = Redis.from_url(redis_url())
-            keys = list(redis.scan_iter(match=f"*{prefix}*", count=1000))
-            for start in range(0, len(keys), 500):
-                redis.delete(*keys[start:start + 500])
-            redis.close()
+def bot_stack() -> Iterator[BotStack]:
+    with running_stack(BotStack, "bench", suite_text, web_path="/slack/events") as stack:
+        stack.bare_url = stack.serve("bare", "bare") + "/slack/events"
+        yield stack
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-def verdict(met: bool) -> str:
-    return "met" if met else "MISSED"
-
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
@@ -250,7 +140,7 @@ def expect_ack(response: httpx.Response, wanted: str) -> None:
 
 # --- 1. one at a time -------------------------------------------------------------------------
 
-def bench_sequential(stack: Stack) -> None:
+def bench_sequential(stack: BotStack) -> None:
     names = environment_names()
     web: list[float] = []
     bare: list[float] = []
@@ -364,7 +254,7 @@ class LoadFigures:
         return self.p99 / self.bare_p99
 
 
-def _load_round(stack: Stack, envs: list[str], warmup_envs: list[str], *,
+def _load_round(stack: BotStack, envs: list[str], warmup_envs: list[str], *,
                 shared: bool) -> LoadFigures:
     """The bare endpoint before and after the bot (same bodies), the mean of the two."""
     warmup = [stack.slack.slash_command(env, channel_id=CHANNEL) for env in warmup_envs]
@@ -394,7 +284,7 @@ def _load_round(stack: Stack, envs: list[str], warmup_envs: list[str], *,
         / (len(envs) + len(warmup)))
 
 
-def bench_load(stack: Stack) -> None:
+def bench_load(stack: BotStack) -> None:
     names = environment_names()
     load = _load_round(stack, names["load"], names["warmup"][WARMUP:], shared=False)
     print(f"2. {LOAD_REQUESTS} signed /smoketest commands at concurrency {LOAD_CONCURRENCY} "
@@ -417,7 +307,7 @@ def bench_load(stack: Stack) -> None:
           f"{shared.ratio_p99:.2f}x, but the client is the bottleneck for both")
 
 
-def queued_exactly_once(stack: Stack, environments: list[str]) -> tuple[bool, str]:
+def queued_exactly_once(stack: BotStack, environments: list[str]) -> tuple[bool, str]:
     with psycopg.connect(stack.dsn) as conn:
         rows = conn.execute(f"SELECT id::text, environment, status FROM {SCHEMA}.runs "
                             "WHERE environment = ANY(%s)", [environments]).fetchall()
@@ -444,7 +334,7 @@ def queued_exactly_once(stack: Stack, environments: list[str]) -> tuple[bool, st
 
 # --- 4-6. workers -----------------------------------------------------------------------------
 
-def one_row(stack: Stack, query: LiteralString) -> tuple[Any, ...]:
+def one_row(stack: BotStack, query: LiteralString) -> tuple[Any, ...]:
     with psycopg.connect(stack.dsn) as conn:
         row = conn.execute(sql.SQL(query).format(schema=sql.Identifier(SCHEMA))).fetchone()
     if row is None:
@@ -452,15 +342,14 @@ def one_row(stack: Stack, query: LiteralString) -> tuple[Any, ...]:
     return row
 
 
-def active_runs(stack: Stack) -> int:
+def active_runs(stack: BotStack) -> int:
     return int(one_row(stack, "SELECT count(*) FROM {schema}.runs "
                               "WHERE status IN ('queued', 'running')")[0])
 
 
-def bench_drain(stack: Stack) -> None:
+def bench_drain(stack: BotStack) -> None:
     backlog = active_runs(stack)
-    for n in range(WORKERS):
-        stack.start(f"worker{n + 1}", ["-m", "bot", "worker"])
+    stack.start_workers(WORKERS)
     started = time.monotonic()
     wait_until(lambda: active_runs(stack) == 0, 900, "the workers to drain the queue", poll=0.5)
     first, last, statuses = one_row(
@@ -473,7 +362,7 @@ def bench_drain(stack: Stack) -> None:
           f"{statuses}")
 
 
-def claim_free(stack: Stack, environment: str) -> bool:
+def claim_free(stack: BotStack, environment: str) -> bool:
     redis = Redis.from_url(redis_url())
     try:
         return redis.get(f"{stack.prefix}:claim:{environment}") is None
@@ -489,7 +378,7 @@ def first_summary_post(emulator: SlackEmulator, since: int) -> float | None:
     return None
 
 
-def bench_first_message(stack: Stack) -> None:
+def bench_first_message(stack: BotStack) -> None:
     stack.emulator.reset()  # forget the drain's thousands of calls
     rng = random.Random(4)
     delays: list[float] = []
@@ -516,7 +405,7 @@ def bench_first_message(stack: Stack) -> None:
           f"ack p50 {ms(percentile(acks, 50))} meanwhile")
 
 
-def bench_calls_per_run(stack: Stack) -> None:
+def bench_calls_per_run(stack: BotStack) -> None:
     wait_until(lambda: claim_free(stack, "staging"), 60, "the previous run to end")
     stack.emulator.reset()
     with httpx.Client(timeout=10) as client:
@@ -536,7 +425,7 @@ def bench_calls_per_run(stack: Stack) -> None:
           + (f", plus {dict(other)}" if other else ""))
 
 
-def print_rss(stack: Stack, when: str, names: list[str]) -> None:
+def print_rss(stack: BotStack, when: str, names: list[str]) -> None:
     for name in names:
         rss, peak = stack.rss_mb(name)
         limit = 120 if name == "web" else 150

@@ -26,37 +26,23 @@ wait for a job, as deploys arrive in practice. Ten deploys to other environments
 
 from __future__ import annotations
 
-import math
-import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
-import psycopg
-from redis import Redis
 
+from bench.stack import Stack, percentile, running_stack, verdict, wait_until
 from tests.bot.webhook_payloads import github_deployment_status, github_headers, to_body
-from tests.support.asgi import free_port
-from tests.support.services import redis_url, temporary_database, unique_prefix
-from tests.support.slack_emulator import SlackEmulator
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parent.parent
-SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
 GITHUB_SECRET = "bench-github-webhook-secret-0123456789"
 CHANNEL = "C0SMOKE001"
-SCHEMA = "smokebot"
 WARMUP = 10
 DEPLOYS = 100
 WORKERS = 2
@@ -85,109 +71,15 @@ def suite_text(target_url: str) -> str:
 
 # --- processes --------------------------------------------------------------------------------
 
-@dataclass
-class Stack:
-    emulator: SlackEmulator
-    env: dict[str, str]
-    dsn: str
-    logs: Path
-    web_url: str = ""
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, args: list[str], extra: dict[str, str] | None = None) -> None:
-        with (self.logs / f"{name}.log").open("wb") as log:
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env, **(extra or {})})
-
-    def serve(self, name: str, app: str, probe: str) -> str:
-        port = free_port()
-        self.start(name, ["-m", "bench.serve_web"], {"BENCH_APP": app, "BENCH_PORT": str(port)})
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(url + probe), 30, f"{name} to serve", self.processes[name])
-        return url
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with psycopg.connect(self.dsn) as conn:
-            conn.execute(f"SET search_path TO {SCHEMA}")
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               process: subprocess.Popen[bytes] | None = None, poll: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        if process is not None and process.poll() is not None:
-            raise SystemExit(f"gave up waiting for {what}: the process exited")
-        time.sleep(poll)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 @contextmanager
 def deploy_stack() -> Iterator[Stack]:
-    emulator = SlackEmulator(trigger_ttl=None)
-    prefix = unique_prefix("bench-deploys")
-    with temporary_database("smokebot_bench_deploys") as dsn, emulator.serve() as api_url, \
-            tempfile.TemporaryDirectory(prefix="bench-deploys-") as tmp:
-        stack = Stack(emulator, env={}, dsn=dsn, logs=Path(tmp))
-        try:
-            target_url = stack.serve("target", "target", "/api/version")
-            suite = stack.logs / "smoketest.yaml"
-            suite.write_text(suite_text(target_url))
-            stack.env = {"SLACK_BOT_TOKEN": emulator.bot_token,
-                         "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": api_url,
-                         "SMOKEBOT_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
-                         "REDIS_URL": redis_url(), "DATABASE_URL": dsn,
-                         "SMOKEBOT_CONFIG": str(suite), "SMOKEBOT_KEY_PREFIX": prefix,
-                         "SMOKEBOT_DB_SCHEMA": SCHEMA}
-            stack.web_url = stack.serve("web", "bot", "/readyz")
-            for n in range(WORKERS):
-                stack.start(f"worker{n + 1}", ["-m", "bot", "worker"])
-            yield stack
-        except BaseException:
-            for name in stack.processes:
-                tail = (stack.logs / f"{name}.log").read_text(errors="replace")[-2000:]
-                if tail.strip():
-                    print(f"--- {name} log (end) ---\n{tail}", file=sys.stderr)
-            raise
-        finally:
-            stack.stop_all()
-            redis = Redis.from_url(redis_url())
-            keys = list(redis.scan_iter(match=f"*{prefix}*", count=1000))
-            for start in range(0, len(keys), 500):
-                redis.delete(*keys[start:start + 500])
-            redis.close()
+    with running_stack(Stack, "bench-deploys", suite_text,
+                       extra_env={"SMOKEBOT_GITHUB_WEBHOOK_SECRET": GITHUB_SECRET}) as stack:
+        stack.start_workers(WORKERS)
+        yield stack
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile: of 100 values, p99 is the 99th smallest."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
-
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
@@ -256,12 +148,12 @@ def main() -> int:
     parent = [d.parent_s for d in deploys]
     answered = [d.answered_s for d in deploys]
     p50 = percentile(parent, 50)
-    met = "met" if p50 <= 0.150 else "MISSED"
     print(f"deploy webhook received to parent message posted, {DEPLOYS} GitHub deployment_status "
           f"deliveries, one at a time, each to its own environment, {WORKERS} idle workers; "
           f"coalesce_window {COALESCE_WINDOW}, no wait_for_rollout")
-    print(f"   p50 {ms(p50)} (target <= 150 ms: {met}), p90 {ms(percentile(parent, 90))}, "
-          f"p99 {ms(percentile(parent, 99))}, max {ms(max(parent))}")
+    print(f"   p50 {ms(p50)} (target <= 150 ms: {verdict(p50 <= 0.150)}), "
+          f"p90 {ms(percentile(parent, 90))}, p99 {ms(percentile(parent, 99))}, "
+          f"max {ms(max(parent))}")
     print(f"   webhook answered (202) p50 {ms(percentile(answered, 50))}, "
           f"p99 {ms(percentile(answered, 99))}")
     print(f"   runs by status: {dict(statuses)}; parent messages posted: {parents} "

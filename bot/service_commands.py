@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 
 from bot.settings import Settings
 from checks.errors import SmokebotError
 from checks.redact import RedactingFilter, Redactor
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 __all__ = ["deliveries", "history", "migrate", "serve", "worker"]
 
@@ -25,9 +30,26 @@ def _logging(settings: Settings) -> None:
     root.setLevel(logging.INFO)
 
 
-def _fail(exc: SmokebotError) -> None:
+T = TypeVar("T")
+
+
+def _fail(exc: SmokebotError) -> NoReturn:
     click.echo(f"error: {exc.render()}", err=True)
     sys.exit(exc.exit_code)
+
+
+def _query_store(settings: Settings, query: Callable[[Store], Awaitable[T]]) -> T:
+    """Opens the history store (waiting for the database), runs one query and closes it; a
+    SmokebotError becomes the command's error line and exit code."""
+    from bot.store import Store  # here, so that `smokebot run` never imports the store
+
+    async def run() -> T:
+        async with Store.open(settings.database_url, settings.db_schema, wait=True) as store:
+            return await query(store)
+    try:
+        return asyncio.run(run())
+    except SmokebotError as exc:
+        _fail(exc)
 
 
 @click.command()
@@ -86,15 +108,7 @@ def worker(concurrency: int) -> None:
 def migrate() -> None:
     """Apply the history store's migrations (idempotent)."""
     settings = Settings.from_env()
-    from bot.store import Store
-
-    async def apply() -> list[str]:
-        async with Store.open(settings.database_url, settings.db_schema, wait=True) as store:
-            return await store.migrate()
-    try:
-        applied = asyncio.run(apply())
-    except SmokebotError as exc:
-        _fail(exc)
+    applied = _query_store(settings, lambda store: store.migrate())
     click.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
 
 
@@ -104,15 +118,7 @@ def migrate() -> None:
 def history(environment: str | None, limit: int) -> None:
     """The last runs, with verdicts, triggers and deployed versions."""
     settings = Settings.from_env()
-    from bot.store import Store
-
-    async def fetch() -> list:
-        async with Store.open(settings.database_url, settings.db_schema, wait=True) as store:
-            return await store.recent_runs(environment, limit=limit)
-    try:
-        runs = asyncio.run(fetch())
-    except SmokebotError as exc:
-        _fail(exc)
+    runs = _query_store(settings, lambda store: store.recent_runs(environment, limit=limit))
     if not runs:
         click.echo("no runs yet")
     for run in runs:
@@ -130,16 +136,9 @@ def history(environment: str | None, limit: int) -> None:
 def deliveries(limit: int, source: str | None) -> None:
     """Recent deploy webhook deliveries, and why each did or did not start a run."""
     settings = Settings.from_env()
-    from bot.store import Store, WebhookSource
-
-    async def fetch() -> list:
-        async with Store.open(settings.database_url, settings.db_schema, wait=True) as store:
-            return await store.recent_webhook_deliveries(
-                limit, source=WebhookSource(source) if source else None)
-    try:
-        found = asyncio.run(fetch())
-    except SmokebotError as exc:
-        _fail(exc)
+    from bot.store import WebhookSource
+    found = _query_store(settings, lambda store: store.recent_webhook_deliveries(
+        limit, source=WebhookSource(source) if source else None))
     if not found:
         click.echo("no deliveries yet")
     for d in found:

@@ -34,7 +34,8 @@ from checks.kinds.base import CheckContext, KindParams
 from checks.redact import Redactor
 from checks.secrets import Secret
 
-__all__ = ["ApiCall", "Cluster", "ClusterTarget", "K8sParams", "open_cluster", "resolve_target"]
+__all__ = ["ApiCall", "Cluster", "ClusterTarget", "K8sParams", "compiling_regex", "open_cluster",
+           "resolve_target"]
 
 T = TypeVar("T")
 
@@ -47,6 +48,17 @@ class K8sParams(KindParams):
 
     namespace: str | None = None  # default: the environment's `kubernetes.namespace`
     request_timeout: Duration = 5.0  # per API call; the check's own timeout bounds the whole
+
+
+def compiling_regex(value: str | None) -> str | None:
+    """A params validator (`AfterValidator(compiling_regex)`): a pattern that does not compile is
+    a mistake in the suite, reported when it loads rather than when the check runs."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, field_validator
+from pydantic import AfterValidator, BeforeValidator, field_validator
 
 from checks.kinds.base import CheckContext, CheckKind
-from checks.kinds.k8s_client import K8sParams, open_cluster, resolve_target
+from checks.kinds.k8s_client import K8sParams, compiling_regex, open_cluster, resolve_target
 from checks.kinds.k8s_objects import read_pod, selector_string
 from checks.results import Outcome
 
@@ -39,19 +39,10 @@ class ImageParams(K8sParams):
     container: str | None = None  # default: the deployment's first container
     image: OptionalText = None  # the whole reference: ghcr.io/rsolv-dev/rsolv-platform:staging
     tag: OptionalText = None  # e.g. ${deploy.commit}; a commit matches its short form too
-    pattern: OptionalText = None  # a regular expression searched in the reference
+    # a regular expression searched in the reference
+    pattern: Annotated[OptionalText, AfterValidator(compiling_regex)] = None
     digest: OptionalText = None  # sha256:...
     check_pods: bool = True
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
     @field_validator("digest")
     @classmethod

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from checks.kinds.base import CheckContext, CheckKind
-from checks.kinds.k8s_client import K8sParams, open_cluster, resolve_target
+from checks.kinds.k8s_client import K8sParams, compiling_regex, open_cluster, resolve_target
 from checks.results import Outcome
 from checks.secrets import Secret
 
@@ -29,18 +29,9 @@ class KeyRules(BaseModel):
 
     non_empty: bool = True
     prefix: str | None = None  # sk_test_ in staging, sk_live_ in production
-    pattern: str | None = None  # a regular expression the whole value must match
+    # a regular expression the whole value must match
+    pattern: Annotated[str | None, AfterValidator(compiling_regex)] = None
     min_length: Annotated[int, Field(ge=1)] | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
 
 def _keys_as_mapping(value: Any) -> Any:

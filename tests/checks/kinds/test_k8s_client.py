@@ -19,13 +19,8 @@ from checks.redact import Redactor
 from tests.support.asgi import free_port, serve_asgi
 from tests.support.fake_k8s import (
     DEPLOYMENT, NAMESPACE, POD_NAMES, SELECTOR, FakeKubernetes, check_context, make_pod,
-    run_kind, running_fake, staging_cluster, write_kubeconfig,
+    run_kind, running_fake, write_kubeconfig,
 )
-
-
-@pytest.fixture
-def cluster() -> FakeKubernetes:
-    return staging_cluster()
 
 
 @pytest.fixture

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, FakeKubernetes, check_context, make_event, run_kind, serving,
-    staging_cluster,
+    NAMESPACE, POD_NAMES, FakeKubernetes, check_context, make_event, run_kind,
 )
-
-
-@pytest.fixture
-def cluster() -> FakeKubernetes:
-    return staging_cluster()
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
-
 
 BACKOFF = dict(involved_name=POD_NAMES[0], reason="BackOff",
                message="Back-off restarting failed container rsolv-platform", count=7)

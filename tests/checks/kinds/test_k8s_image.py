@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,22 +11,11 @@ from pydantic import ValidationError
 from checks.kinds.k8s_image import ImageParams, ImageRef
 from tests.support.fake_k8s import (
     DEPLOYMENT, DIGEST, IMAGE, POD_NAMES, FakeKubernetes, check_context, make_deployment,
-    make_pod, run_kind, serving, staging_cluster,
+    make_pod, run_kind,
 )
 
 COMMIT = "26603507f1c2d3e4a5b6c7d8e9f0011223344556"  # the report's week-2-complete commit
 OLDER_PUSH = "sha256:" + hashlib.sha256(b"rsolv-platform week-1").hexdigest()
-
-
-@pytest.fixture
-def cluster() -> FakeKubernetes:
-    return staging_cluster()
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
 
 
 def deploy_everywhere(cluster: FakeKubernetes, image: str) -> None:

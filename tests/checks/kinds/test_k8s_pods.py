@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, SELECTOR, FakeKubernetes, check_context, make_pod, run_kind, serving,
-    staging_cluster,
+    NAMESPACE, POD_NAMES, SELECTOR, FakeKubernetes, check_context, make_pod, run_kind,
 )
 
 CRASHING, SECOND = POD_NAMES
-
-
-@pytest.fixture
-def cluster() -> FakeKubernetes:
-    return staging_cluster()
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
 
 
 async def test_the_reports_healthy_pods_pass_with_a_kubectl_like_table(kubeconfig: Path) -> None:

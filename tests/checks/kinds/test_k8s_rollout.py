@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.support.fake_k8s import (
-    DEPLOYMENT, FakeKubernetes, check_context, make_deployment, run_kind, serving,
-    staging_cluster,
+    DEPLOYMENT, FakeKubernetes, check_context, make_deployment, run_kind,
 )
 
 # A rolling update half way: one new pod up, both old ones still there.
@@ -18,17 +14,6 @@ HALF_WAY = make_deployment(generation=5, total=3, updated=1, ready=2, available=
 ALMOST = make_deployment(generation=5, total=3, updated=2, ready=2, available=2,
                          progressing=("True", "ReplicaSetUpdated"))
 DONE = make_deployment(generation=5)
-
-
-@pytest.fixture
-def cluster() -> FakeKubernetes:
-    return staging_cluster()
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
 
 
 def deployment_gets(cluster: FakeKubernetes) -> int:

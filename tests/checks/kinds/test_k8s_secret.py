@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,7 @@ from checks.errors import CheckError
 from checks.kinds.k8s_secret import SecretParams
 from checks.results import Outcome
 from tests.support.fake_k8s import (
-    NAMESPACE, SECRET, FakeKubernetes, check_context, make_secret, run_kind, serving,
-    staging_cluster,
+    NAMESPACE, SECRET, FakeKubernetes, check_context, make_secret, run_kind, staging_cluster,
 )
 
 TEST_KEY = "sk_test_CANARYtestkey51Hx9q2Lm8Zr4Tw"
@@ -48,12 +46,6 @@ def assert_nothing_of(values: list[str], outcome: Outcome) -> None:
 def cluster() -> FakeKubernetes:
     return staging_cluster({"stripe-api-key": TEST_KEY, "stripe-publishable-key": PUBLISHABLE,
                             "database-url": "ecto://rsolv:CANARYdbpass@db/rsolv"})
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
 
 
 async def test_test_mode_stripe_keys_in_staging_pass_showing_names_and_lengths_only(

@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,7 @@ from checks.report import render_json, render_junit, render_markdown, render_sum
 from checks.results import RunResult, Status
 from checks.runner import run_plan
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, FakeKubernetes, make_event, make_pod, make_secret, serving,
-    staging_cluster,
+    NAMESPACE, POD_NAMES, FakeKubernetes, make_event, make_pod, make_secret, staging_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -98,12 +96,6 @@ def leak_forms(value: str) -> list[str]:
 def cluster() -> FakeKubernetes:
     return staging_cluster({"stripe-api-key": "sk_test_51Hx9q2Lm8Zr4TwQhealthy",
                             "stripe-publishable-key": PUBLISHABLE})
-
-
-@pytest.fixture
-def kubeconfig(cluster: FakeKubernetes, tmp_path: Path) -> Iterator[Path]:
-    with serving(cluster, tmp_path) as path:
-        yield path
 
 
 async def test_the_reports_health_and_infrastructure_checks_pass_on_healthy_staging(
