@@ -108,8 +108,17 @@ def parse_assertion(raw: Any) -> Assertion:
     return Assertion(path=path, op=op, value=value, length=length)
 
 
+_LEADING_ZERO = re.compile(r"^0[0-9_]+$")  # YAML would read an octal number
+_HEX_LIKE = re.compile(r"^([0-9a-f]*[a-f][0-9a-f]*|[0-9]+e[0-9]+)$")  # a commit, not 1.2e59
+
+
 def _read_value(text: str) -> Any:
-    """JSON first (so `str(assertion)` reads back, `1e-05` included), then YAML (`[a, b]`)."""
+    """JSON first (so `str(assertion)` reads back, `1e-05` included), then YAML (`[a, b]`).
+    Tokens that only look like numbers stay text: a commit such as `0123456` (YAML would
+    read an octal number) or `1234e56` (JSON would read 1.234e59), often from `${deploy.commit}`."""
+    token = text.strip()
+    if _LEADING_ZERO.match(token) or (len(token) >= 7 and _HEX_LIKE.match(token)):
+        return token
     try:
         return json.loads(text)
     except ValueError:

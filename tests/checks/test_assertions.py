@@ -301,3 +301,18 @@ def _assertions(draw: st.DrawFn) -> Assertion:
 @given(_assertions())
 def test_an_assertion_reads_back_from_its_own_text(assertion: Assertion) -> None:
     assert parse_assertion(str(assertion)) == assertion
+
+
+@pytest.mark.parametrize("commit", ["0123456", "1234e56", "9f2c1e7", "26603507a"])
+def test_commit_like_values_stay_text(commit: str) -> None:
+    assertion = parse_assertion(f"commit == {commit}")
+    assert assertion.value == commit
+    assert evaluate([assertion], {"commit": commit}) == []
+    assert evaluate([assertion], {"commit": "ffffffff"}) == [
+        f'commit: expected "{commit}", got "ffffffff"']
+
+
+def test_numbers_are_still_numbers_and_leading_zeros_are_text() -> None:
+    assert parse_assertion("count >= 2").value == 2
+    assert parse_assertion("ratio < 1e-05").value == 1e-05
+    assert parse_assertion("code == 0123").value == "0123"  # not YAML's octal 83
