@@ -1,7 +1,8 @@
-"""`make demo`: start the bundled demo target and its database schema, run the example suite
-against it with the terminal and Markdown reports, then stop what was started.
+"""`make demo`: start the bundled demo target, its database schema and a fake Kubernetes API
+server holding the staging cluster, run the example suite against them with the terminal and
+Markdown reports, then stop what was started.
 
-    python -m demo [--degrade PROVIDER ...] [--report PATH] [--database-url DSN]
+    python -m demo [--degrade COMPONENT ...] [--report PATH] [--database-url DSN]
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from demo.cluster import CLUSTER_DEGRADABLE, create_cluster, serving_cluster
 from demo.target import DEGRADABLE, create_app
 from tests.support.asgi import serve_asgi
 
@@ -49,12 +52,17 @@ def prepare_database(admin_dsn: str) -> bool:
         return False
 
 
+def _degraded_note(components: frozenset[str]) -> str:
+    return f" with {', '.join(sorted(components))} degraded" if components else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--degrade", action="append", default=[], choices=DEGRADABLE,
+    degradable = (*DEGRADABLE, *CLUSTER_DEGRADABLE)
+    parser.add_argument("--degrade", action="append", default=[], choices=degradable,
                         metavar="COMPONENT",
-                        help=f"report this component as degraded ({', '.join(DEGRADABLE)})")
+                        help=f"break this component ({', '.join(degradable)})")
     parser.add_argument("--report", default="demo-report.md", help="Markdown report path")
     parser.add_argument("--database-url", default=os.environ.get("DEMO_ADMIN_DATABASE_URL",
                                                                  ADMIN_DSN))
@@ -72,10 +80,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.cli import cli
 
-    app = create_app(degraded=frozenset(args.degrade))
-    with serve_asgi(app) as base_url:
-        print(f"demo: target serving at {base_url}"
-              + (f" with {', '.join(args.degrade)} degraded" if args.degrade else ""))
+    target_degraded = frozenset(args.degrade) & frozenset(DEGRADABLE)
+    cluster_degraded = frozenset(args.degrade) - target_degraded
+    app = create_app(degraded=target_degraded)
+    cluster = create_cluster(cluster_degraded)
+    with (tempfile.TemporaryDirectory(prefix="smokebot-demo-") as directory,
+          serve_asgi(app) as base_url,
+          serving_cluster(cluster, Path(directory)) as (cluster_url, kubeconfig)):
+        # The suite's `kubernetes:` block names no file: like kubectl, it reads $KUBECONFIG.
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        print(f"demo: target serving at {base_url}{_degraded_note(target_degraded)}")
+        print(f"demo: fake Kubernetes API serving at {cluster_url}, KUBECONFIG={kubeconfig}"
+              f"{_degraded_note(cluster_degraded)}")
         try:
             cli.main(["run", "staging", "--config", str(HERE / "smoketest.yaml"),
                       "--var", f"base_url={base_url}", "--markdown", args.report],

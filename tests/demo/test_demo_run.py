@@ -1,8 +1,10 @@
 """`python -m demo`, run the way `make demo` runs it: a subprocess from the repository root,
-against the machine's PostgreSQL, with its Markdown report in tmp_path."""
+against the machine's PostgreSQL and the demo's fake Kubernetes cluster, with its Markdown
+report in tmp_path."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,12 @@ CHECKS = {check["id"]: check["name"] for category in SUITE["categories"]
           for check in category["checks"]}
 DATABASE_CHECKS = {"db-connect", "billing-tables", "api-key-hash-column",
                    "customer-billing-columns", "customer-defaults"}
+K8S_CHECKS = {"rollout", "pods", "stripe-secrets", "deployment-image"}
+# The demo's Stripe keys are random on each start, so a test cannot know them: it looks for
+# their shapes instead. A key with its prefix, or its 99-character body or its base64 (a run
+# of 90+ base64 characters; the longest legitimate run, an image digest, has 64).
+STRIPE_KEY = re.compile(r"[sp]k_(?:test|live)_[A-Za-z0-9]")
+LONG_TOKEN = re.compile(r"[A-Za-z0-9+/]{90,}")
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +38,12 @@ def check_line(report: str, check_id: str) -> str:
     marker = f"**{CHECKS[check_id]}** (`{check_id}`): "
     (line,) = [line for line in report.splitlines() if marker in line]
     return line
+
+
+def assert_no_stripe_key(*texts: str) -> None:
+    for text in texts:
+        assert STRIPE_KEY.findall(text) == []
+        assert LONG_TOKEN.findall(text) == []
 
 
 def test_demo_passes_every_check_and_writes_the_report(tmp_path: Path) -> None:
@@ -46,6 +60,54 @@ def test_demo_passes_every_check_and_writes_the_report(tmp_path: Path) -> None:
     assert "Traceback" not in process.stderr
 
 
+def test_demo_runs_the_kubernetes_checks_against_its_fake_cluster_without_printing_a_key(
+        tmp_path: Path) -> None:
+    report = tmp_path / "demo-report.md"
+
+    process = run_demo("--report", str(report), "--database-url", PG_ADMIN_DSN)
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert K8S_CHECKS <= set(CHECKS)
+    (served,) = [line for line in process.stdout.splitlines()
+                 if line.startswith("demo: fake Kubernetes API serving at http://127.0.0.1:")]
+    kubeconfig = Path(served.split("KUBECONFIG=", 1)[1])
+    assert not kubeconfig.exists()  # it holds the fake's token: removed with its directory
+    text = report.read_text(encoding="utf-8")
+    assert check_line(text, "rollout").startswith(
+        "- ✅ **Rollout complete** (`rollout`): deployment staging-rsolv-platform rolled out: "
+        "2/2 replicas updated, ready and available (")
+    assert check_line(text, "pods").startswith(
+        "- ✅ **Pod status** (`pods`): 2/2 pods Running and Ready, 0 restarts, oldest started ")
+    assert check_line(text, "stripe-secrets").startswith(
+        "- ✅ **Stripe secrets configuration** (`stripe-secrets`): secret staging-rsolv-secrets: "
+        "2/2 keys present, every rule holds (")
+    assert check_line(text, "deployment-image").startswith(
+        "- ✅ **Deployed image** (`deployment-image`): ghcr.io/rsolv-dev/rsolv-platform:staging "
+        "(tag staging, digest sha256:ba90b579883e) on 2/2 pods (")
+    assert "] ✓ PASS  Stripe secrets configuration [stripe-secrets]: " in process.stdout
+    assert_no_stripe_key(process.stdout, process.stderr, text)
+
+
+def test_live_stripe_key_in_staging_fails_the_secret_check_without_printing_it(
+        tmp_path: Path) -> None:
+    report = tmp_path / "demo-report.md"
+
+    process = run_demo("--degrade", "live-stripe-key", "--report", str(report),
+                       "--database-url", PG_ADMIN_DSN)
+
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert " with live-stripe-key degraded" in process.stdout
+    text = report.read_text(encoding="utf-8")
+    assert check_line(text, "stripe-secrets").startswith(
+        "- ❌ **Stripe secrets configuration** (`stripe-secrets`): secret staging-rsolv-secrets: "
+        "key stripe-api-key fails rule prefix (expected sk_test\\_) (")
+    # What the result may say about a key: its name, presence, length and the failed rule.
+    assert "  stripe-api-key: present, 107 chars, fails prefix (expected sk_test_)\n" in text
+    failed = {check_id for check_id in CHECKS if check_line(text, check_id).startswith("- ❌ ")}
+    assert failed == {"stripe-secrets"}
+    assert_no_stripe_key(process.stdout, process.stderr, text)
+
+
 def test_degraded_provider_fails_the_demo_and_names_the_failure(tmp_path: Path) -> None:
     report = tmp_path / "demo-report.md"
 
@@ -59,7 +121,8 @@ def test_degraded_provider_fails_the_demo_and_names_the_failure(tmp_path: Path) 
     assert check_line(text, "health").startswith(
         '- ❌ **Health endpoint** (`health`): status: expected "healthy", got "degraded"; '
         'services.ai_providers.openai: expected "healthy", got "degraded" (')
-    assert "**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of 8 checks failed**" in text
+    assert (f"**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of {len(CHECKS)} checks "
+            f"failed**") in text
     # Only the health check: what depends on it (the onboarding flow) needs no AI provider.
     failed = {check_id for check_id in CHECKS if check_line(text, check_id).startswith("- ❌ ")}
     assert failed == {"health"}
@@ -87,9 +150,9 @@ def test_unreachable_database_skips_the_database_checks_with_the_reason(tmp_path
             "skipped: depends on 'db-connect', which could not run"), check_id
     assert check_line(text, "customer-defaults").endswith(
         "skipped: depends on 'billing-tables', which was skipped")
-    for check_id in set(CHECKS) - DATABASE_CHECKS:  # the HTTP checks still ran, and passed
+    for check_id in set(CHECKS) - DATABASE_CHECKS:  # the HTTP and k8s checks ran, and passed
         assert check_line(text, check_id).startswith("- ✅ "), check_id
-    assert ("**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of 8 checks failed "
+    assert (f"**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of {len(CHECKS)} checks failed "
             "(1 could not run)**") in text
 
 
@@ -115,6 +178,6 @@ def test_unknown_component_to_degrade_is_a_usage_error(tmp_path: Path) -> None:
     assert process.returncode == 2
     assert process.stderr.splitlines()[-1] == (
         "python -m demo: error: argument --degrade: invalid choice: 'gemini' "
-        "(choose from 'anthropic', 'openai', 'openrouter', 'database')")
+        "(choose from 'anthropic', 'openai', 'openrouter', 'database', 'live-stripe-key')")
     assert "Traceback" not in process.stderr
     assert not report.exists()
