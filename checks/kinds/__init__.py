@@ -24,6 +24,7 @@ _KINDS: dict[str, str] = {
     "k8s.image": "checks.kinds.k8s_image:ImageCheck",
     "k8s.secret": "checks.kinds.k8s_secret:SecretCheck",
     "k8s.events": "checks.kinds.k8s_events:EventsCheck",
+    "suite": "checks.kinds.suite:TestSuiteCheck",
 }
 _loaded: dict[str, CheckKind] = {}
 
