@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{_degraded_note(cluster_degraded)}")
         try:
             cli.main(["run", "staging", "--config", str(HERE / "smoketest.yaml"),
-                      "--var", f"base_url={base_url}", "--markdown", args.report],
+                      "--var", f"base_url={base_url}", "--var", f"python={sys.executable}",
+                      "--var", f"demo_dir={HERE}", "--markdown", args.report],
                      prog_name="smokebot", standalone_mode=False)
         except SystemExit as exc:
             return int(exc.code or 0)
