@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from bot.cli import cli
+from checks.kinds import kind_names
 from demo.target import create_app
 from tests.support.asgi import free_port, serve_asgi
 
@@ -244,9 +245,7 @@ CONFIG_ERRORS = {
         ENVIRONMENTS + "categories:\n  - name: A\n    checks:\n      - id: x\n"
         "        type: htp\n        url: http://127.0.0.1:9\n",
         "8:15: categories[0].checks[0].type: unknown check type 'htp' (did you mean 'http'?); "
-        "expected one of: http, http.flow, k8s.events, k8s.image, k8s.pods, k8s.rollout, "
-        "k8s.secret, postgres.columns, postgres.connect, postgres.probe, postgres.query, "
-        "postgres.tables"),
+        f"expected one of: {', '.join(kind_names())}"),
     "undefined variable": (
         ENVIRONMENTS + "categories:\n  - name: A\n    checks:\n      - id: x\n"
         "        type: http\n        url: ${base_ur}/api/health\n",
