@@ -60,6 +60,8 @@ def test_channel_and_user_refusals_are_ephemeral_and_audited(bot_stack: BotStack
     member = bot_stack.send(bot_stack.slack.slash_command("staging")).json()
     assert "Queued a smoke test of staging" in member["text"]
 
+    # The allowed request's entry is written off the ack path: wait for it.
+    bot_stack.wait_for(lambda: len(_audit(bot_stack)) == 3, what="the third audit entry")
     assert _audit(bot_stack) == [
         ("U0HUMAN001", "run", "staging", False, OTHER_CHANNEL,
          f"staging can only be tested from <#{CHANNEL}>."),
@@ -135,3 +137,29 @@ def test_only_someone_allowed_to_run_an_environment_may_cancel_its_run(
     assert [(a[0], a[3], a[4]) for a in _audit(bot_stack) if a[1] == "cancel"] == [
         ("U0OUTSIDE1", False, CHANNEL), ("U0HUMAN001", False, OTHER_CHANNEL),
         ("U0HUMAN001", True, CHANNEL)]
+
+
+def test_only_those_who_may_run_an_environment_may_acknowledge_its_failures(
+        bot_stack: BotStack) -> None:
+    bot_stack.write_suite(_suite(bot_stack).replace(
+        "url: ${base_url}/api/version", "url: ${base_url}/api/version\n"
+        "        status: 418"))  # fails, so the final summary has an Acknowledge button
+    bot_stack.emulator.add_usergroup(ONCALL, ["U0HUMAN001"])
+    bot_stack.start_worker()
+    assert "Queued" in bot_stack.send(bot_stack.slack.slash_command("staging")).json()["text"]
+    summary = bot_stack.wait_for(lambda: final_summary(bot_stack), what="the final summary")
+
+    click = bot_stack.slack.block_actions(action_id="acknowledge", message_ts=summary.ts,
+                                          channel_id=CHANNEL, user_id="U0OUTSIDE1")
+    assert bot_stack.send(click).status_code == 200
+
+    def told() -> list[object]:
+        return [e for e in bot_stack.emulator.ephemerals(CHANNEL, "U0OUTSIDE1")
+                if e.source == "response_url"]
+
+    refusal = bot_stack.wait_for(told, what="the refusal")[0]
+    assert refusal.text == (f"Not allowed: only members of <!subteam^{ONCALL}> or the listed "
+                            f"users may test staging.")
+    assert bot_stack.emulator.views() == []  # no modal opened
+    bot_stack.wait_for(lambda: any(row[:4] == ("U0OUTSIDE1", "acknowledge", "staging", False)
+                                   for row in _audit(bot_stack)), what="the audited refusal")

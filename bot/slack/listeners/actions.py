@@ -43,6 +43,16 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()  # views.open must follow within the trigger's 3 s
         try:
             run_id = UUID(body["actions"][0]["value"])
+            run = await services.store.get_run(run_id)
+            if run is None:
+                raise UsageError("that run is no longer in the history store")
+            decision = await authorize_request(
+                services, run.environment, body["user"]["id"],
+                body.get("channel", {}).get("id", ""), action="acknowledge",
+                detail={"run_id": str(run_id)})
+            if not decision.allowed:  # acknowledging hides a failure: same rules as running
+                await _reply(respond, render.render_refusal(decision.reason))
+                return
             failed = [r for r in await services.store.results(run_id) if r.status.is_problem]
             await services.slack.views_open(trigger_id=body["trigger_id"],
                                             view=render.render_ack_modal(str(run_id), failed))
