@@ -161,5 +161,5 @@ def test_only_those_who_may_run_an_environment_may_acknowledge_its_failures(
     assert refusal.text == (f"Not allowed: only members of <!subteam^{ONCALL}> or the listed "
                             f"users may test staging.")
     assert bot_stack.emulator.views() == []  # no modal opened
-    bot_stack.wait_for(lambda: any(row[:4] == ("U0OUTSIDE1", "acknowledge", "staging", False)
+    bot_stack.wait_for(lambda: any(row[:4] == ("U0OUTSIDE1", "open-acknowledge", "staging", False)
                                    for row in _audit(bot_stack)), what="the audited refusal")

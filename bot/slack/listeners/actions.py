@@ -48,7 +48,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 raise UsageError("that run is no longer in the history store")
             decision = await authorize_request(
                 services, run.environment, body["user"]["id"],
-                body.get("channel", {}).get("id", ""), action="acknowledge",
+                body.get("channel", {}).get("id", ""), action="open-acknowledge",
                 detail={"run_id": str(run_id)})
             if not decision.allowed:  # acknowledging hides a failure: same rules as running
                 await _reply(respond, render.render_refusal(decision.reason))
