@@ -279,25 +279,41 @@ async def _post_response_url(url: str, message: render.SlackMessage) -> None:
 
 
 async def deliver_outbox_once(services: Services, limit: int = 20) -> int:
-    """Delivers what is due; returns how many entries were delivered."""
+    """Delivers what is due; returns how many entries were delivered. Once an entry's own
+    call went through, the entry counts as delivered: replies that fail after it are queued
+    as entries of their own, so a retry never posts the summary or a reply twice."""
     delivered = 0
     now = datetime.now(timezone.utc)
     for entry in await services.store.outbox_due(now, limit):
         payload = {k: v for k, v in entry.payload.items() if not k.startswith("_")}
         try:
             response = await _call(services, entry.method, **payload)
-            thread = entry.payload.get("_thread_ts") or response.get("ts")
-            if entry.method == "chat.postMessage" and entry.run_id and "thread_ts" not in payload:
-                await services.store.set_slack_message(entry.run_id, SlackMessageKind.SUMMARY,
-                                                       payload["channel"], response["ts"])
-            for reply in entry.payload.get("_replies", []):
-                await _call(services, "chat.postMessage", channel=payload["channel"],
-                            thread_ts=thread, **reply)
-        except (SlackUnavailable, SlackApiError) as exc:
+        except SlackUnavailable as exc:
             backoff = OUTBOX_BACKOFF_S[min(entry.attempts, len(OUTBOX_BACKOFF_S) - 1)]
             await services.store.outbox_failed(entry.id, str(exc)[:500],
                                                now + timedelta(seconds=backoff))
             continue
+        except SlackApiError as exc:  # Slack refused it (invalid_blocks, channel_not_found)
+            await services.store.outbox_failed(entry.id, f"{entry.method}: {_problem(exc)}",
+                                               None)
+            continue
+        thread = entry.payload.get("_thread_ts") or response.get("ts")
+        if entry.method == "chat.postMessage" and entry.run_id and "thread_ts" not in payload:
+            await services.store.set_slack_message(entry.run_id, SlackMessageKind.SUMMARY,
+                                                   payload["channel"], response["ts"])
+        replies = list(entry.payload.get("_replies", []))
+        for index, reply in enumerate(replies):
+            try:
+                await _call(services, "chat.postMessage", channel=payload["channel"],
+                            thread_ts=thread, **reply)
+            except (SlackUnavailable, SlackApiError) as exc:
+                log.warning("thread replies of run %s queued again: %s", entry.run_id, exc)
+                for rest in replies[index:]:
+                    await services.store.outbox_put(
+                        "chat.postMessage", {"channel": payload["channel"],
+                                             "thread_ts": thread, **rest},
+                        run_id=entry.run_id, not_before=now + timedelta(seconds=5))
+                break
         await services.store.outbox_delivered(entry.id)
         delivered += 1
     return delivered
