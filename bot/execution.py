@@ -12,7 +12,7 @@ from bot.deploys import with_rollout_wait
 from bot.services import Services
 from bot.slack import render
 from bot.slack.delivery import LiveRun
-from bot.store import Run
+from bot.store import Run, TriggerKind
 from checks.errors import SmokebotError
 from checks.plan import RunPlan, build_plan
 from checks.report import render_markdown
@@ -28,7 +28,7 @@ def run_view(run: Run, *, total: int, categories: tuple[str, ...],
              results: tuple[CheckResult, ...] = (), mention: str | None = None) -> render.RunView:
     deploy = run.deploy
     trigger = run.trigger_detail or run.trigger_kind.value
-    if run.requested_by and run.trigger_kind.value in ("slash",):
+    if run.requested_by and run.trigger_kind is TriggerKind.SLASH:
         trigger = f"{trigger} by <@{run.requested_by}>"
     return render.RunView(
         run_id=str(run.id), environment=run.environment, status=run.status.value,
@@ -45,7 +45,8 @@ def run_view(run: Run, *, total: int, categories: tuple[str, ...],
 async def execute_run(run_id: str, services: Services, *, worker_id: str = "worker",
                       cancel: asyncio.Event | None = None) -> Run | None:
     """Runs a queued run once. Returns the finished run, or None when the run was not
-    queued any more (cancelled, superseded, or already taken by another worker)."""
+    queued any more (cancelled, superseded, or already taken by another worker). The worker
+    (bot/worker.py) releases the environment's claim however the run ends."""
     store = services.store
     run = await store.mark_running(UUID(run_id), worker_id)
     if run is None:
@@ -63,7 +64,6 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     except SmokebotError as exc:
         text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
-        await services.queue.release_environment(run.environment, run_id)
         # Nothing was posted yet: without this, a deploy's run would end unseen in Slack.
         from bot.slack.announce import announce_ended  # announce imports this module
         await announce_ended(services, run.id)
@@ -73,19 +73,16 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     live = LiveRun(services, run, run_view(run, total=len(plan.checks),
                                             categories=plan.categories, mention=mention))
     await live.start()
-    try:
-        result = await _run_with_progress(services, run, plan, live, cancel)
-        # None when the run was ended meanwhile (superseded, cancelled): show how it ended.
-        finished = await store.finish_run(run.id, result) or await store.get_run(run.id) or run
-        final = run_view(finished, total=len(plan.checks), categories=plan.categories,
-                         results=result.results, mention=mention)
-        replies = await _failure_replies(services, run, result)
-        markdown = render_markdown(result, plan.redactor,
-                                   descriptions={c.id: c.description for c in plan.checks})
-        await live.finish(final, replies=replies, report_markdown=markdown)
-        return finished
-    finally:
-        await services.queue.release_environment(run.environment, run_id)
+    result = await _run_with_progress(services, run, plan, live, cancel)
+    # None when the run was ended meanwhile (superseded, cancelled): show how it ended.
+    finished = await store.finish_run(run.id, result) or await store.get_run(run.id) or run
+    final = run_view(finished, total=len(plan.checks), categories=plan.categories,
+                     results=result.results, mention=mention)
+    replies = await _failure_replies(services, run, result)
+    markdown = render_markdown(result, plan.redactor,
+                               descriptions={c.id: c.description for c in plan.checks})
+    await live.finish(final, replies=replies, report_markdown=markdown)
+    return finished
 
 
 async def _run_with_progress(services: Services, run: Run, plan: RunPlan, live: LiveRun,

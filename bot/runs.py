@@ -14,7 +14,7 @@ from bot.store import DeployFacts, Run, RunRequest, TriggerKind
 from checks.errors import UsageError
 from checks.plan import select_checks
 
-__all__ = ["RunTicket", "request_run", "slack_link"]
+__all__ = ["RunTicket", "request_run"]
 
 log = logging.getLogger("smokebot.runs")
 CLAIM_TTL_S = DEFAULT_CLAIM_TTL_S  # refreshed by the worker's heartbeat
@@ -69,8 +69,4 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
         raise
     return RunTicket(run, joined=False)
 
-
-def slack_link(channel: str, ts: str) -> str:
-    """A permalink to a message, built without a Slack call."""
-    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.authz import Decision, authorize
 from bot.errors import QueueUnavailable, StoreUnavailable
-from bot.runs import RunTicket, slack_link
+from bot.runs import RunTicket
 from bot.services import Services
 from bot.slack import render
 from bot.store import SlackMessageKind
@@ -102,7 +102,6 @@ def _in_background(work: Any, what: str) -> None:
 def reply_for_error(error: SmokebotError) -> render.SlackMessage:
     if isinstance(error, (StoreUnavailable, QueueUnavailable)):
         log.warning("request refused: %s", error.render())
-        return render.render_error(f"{error.render()}")
     return render.render_error(error.render())
 
 
@@ -115,5 +114,5 @@ async def reply_for_ticket(services: Services, ticket: RunTicket) -> render.Slac
     link = None
     for message in await services.store.slack_messages(run.id):
         if message.kind is SlackMessageKind.SUMMARY:
-            link = slack_link(message.channel, message.ts)
+            link = render.permalink(message.channel, message.ts)
     return render.render_joined(run.environment, link)

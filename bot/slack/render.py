@@ -35,6 +35,7 @@ __all__ = [
     "SlackMessage",
     "escape",
     "known_state",
+    "permalink",
     "read_ack_submission",
     "render_ack_modal",
     "render_acknowledged",
@@ -375,7 +376,7 @@ def _day(moment: datetime) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short}}|{at.strftime('%Y-%m-%d')}>"
 
 
-def _permalink(channel: str, ts: str, thread_ts: str | None = None) -> str:
+def permalink(channel: str, ts: str, thread_ts: str | None = None) -> str:
     """A message's permalink built without a Slack call (as chat.getPermalink shapes it)."""
     link = f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
     if thread_ts and thread_ts != ts:
@@ -667,7 +668,7 @@ def known_state(ack: AcknowledgementRecord | None,
     since = previous.run_created_at if previous is not None else None
     link = None
     if previous is not None and previous.channel and previous.thread_ts:
-        link = _permalink(previous.channel, previous.reply_ts or previous.thread_ts,
+        link = permalink(previous.channel, previous.reply_ts or previous.thread_ts,
                           previous.thread_ts if previous.reply_ts else None)
     if ack is not None:
         return KnownState(KnownKind.ACKNOWLEDGED, acknowledged_by=ack.acknowledged_by,
@@ -947,7 +948,7 @@ def _run_link(links: Mapping[Any, Any] | None, run_id: Any) -> str | None:
     ref = links.get(run_id, links.get(str(run_id)))
     if ref is None or isinstance(ref, str):
         return ref
-    return _permalink(ref.channel, ref.ts, getattr(ref, "thread_ts", None))
+    return permalink(ref.channel, ref.ts, getattr(ref, "thread_ts", None))
 
 
 def render_history(runs: Sequence[RunRecord],
