@@ -1,7 +1,18 @@
 """Errors raised by smokebot's adapters (`bot/`), under the engine's one error tree.
 
     SmokebotError (checks.errors)   base; carries `exit_code` and renders itself for a user
+    ├── ConfigError (checks.errors) a suite file or a setting is wrong; exit 2
+    │   └── SettingError            an environment variable has a value of the wrong form
     ├── QueueUnavailable            Redis (the run queue) cannot be reached; transient
+    ├── SlackUnavailable            Slack did not take a call after retries (429, 5xx,
+    │                               timeouts, refused): transient, the outbox tries again
+    ├── SlackRefused                Slack answered ok=false (`problem`, e.g. not_in_channel);
+    │                               `permanent`: retrying the same call cannot help
+    ├── GroupLookupFailed           Slack would not list a user group's members: the request
+    │                               is refused with `reason`, never crashed
+    ├── AckInputError               an Acknowledge modal input is wrong; `errors` maps each
+    │                               input's block id to its message, shown under that input
+    ├── WebhookRejected             a webhook request is refused (`status`: 400, 401, 413)
     └── StoreError                  the history store could not do what was asked
         ├── StoreUnavailable        PostgreSQL cannot be reached, the connection was lost, or
         │                           no pooled connection came free in time; transient: the
@@ -11,27 +22,106 @@
         ├── DuplicateRun            a run already holds that idempotency key (`existing`)
         └── MigrationError          a migration file is malformed, or an applied one was edited
 
-psycopg's and psycopg_pool's exceptions are translated into the store's in `bot/store.py`, and
-redis's into QueueUnavailable by the queue, so callers never handle a driver's types.
-Messages never contain a DSN's password.
+psycopg's and psycopg_pool's exceptions are translated into the store's in `bot/store/`,
+redis's into QueueUnavailable by the queue, and slack_sdk's and aiohttp's into SlackUnavailable
+or SlackRefused by the Slack client (`bot/slack/client.py`), so callers never handle a driver's
+types. Messages never contain a DSN's password or a token.
+
+This module imports nothing of `bot/` but the records, so every module may import it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from checks.errors import SmokebotError
+from checks.errors import ConfigError, SmokebotError
 
 if TYPE_CHECKING:
-    from bot.store import Run
+    from bot.records import Run
 
-__all__ = ["DuplicateRun", "MigrationError", "QueueUnavailable", "RunNotFound", "StoreError",
-           "StoreUnavailable"]
+__all__ = ["AckInputError", "DuplicateRun", "GroupLookupFailed", "MigrationError",
+           "QueueUnavailable", "RunNotFound", "SettingError", "SlackRefused",
+           "SlackUnavailable", "StoreError", "StoreUnavailable", "WebhookRejected"]
+
+
+class SettingError(ConfigError):
+    """A SMOKEBOT_* setting has a value of the wrong form; the message names the variable and
+    what was expected."""
 
 
 class QueueUnavailable(SmokebotError):
     """Redis, which carries runs to the workers, is unreachable; retrying later can help."""
+
+
+class SlackUnavailable(SmokebotError):
+    """Slack did not take the call after the client's retries; retrying later can help.
+    `retry_after_s` is Slack's own Retry-After when it rate-limited the call."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class SlackRefused(SmokebotError):
+    """Slack answered the call with ok=false. `problem` is Slack's error code."""
+
+    # The bot cannot post there; a person has to fix it.
+    CHANNEL_PROBLEMS = frozenset({"not_in_channel", "channel_not_found", "is_archived",
+                                  "missing_scope", "restricted_action", "ekm_access_denied",
+                                  "not_authed", "invalid_auth", "account_inactive",
+                                  "token_revoked"})
+
+    def __init__(self, method: str, problem: str) -> None:
+        super().__init__(f"Slack refused {method}: {problem}")
+        self.method = method
+        self.problem = problem or "unknown_error"
+
+    @property
+    def channel_problem(self) -> bool:
+        return self.problem in self.CHANNEL_PROBLEMS
+
+
+class GroupLookupFailed(SmokebotError):
+    """Slack would not list a user group's members: the request is refused, not crashed."""
+
+    def __init__(self, group: str, problem: str) -> None:
+        where = f"could not look up the members of <!subteam^{group}> in Slack ({problem})"
+        if problem == "no_such_subteam":
+            reason = f"{where}; ask an admin to fix allowed_usergroups in the suite file."
+        elif problem == "missing_scope":
+            reason = f"{where}; the bot needs the usergroups:read scope."
+        elif problem.startswith("HTTP ") or problem == "Slack did not answer":
+            reason = f"{where}; try again shortly."
+        else:
+            reason = f"{where}; ask an admin to check allowed_usergroups."
+        super().__init__(reason)
+        self.group = group
+        self.problem = problem
+        self.reason = reason
+
+
+class AckInputError(SmokebotError):
+    """An Acknowledge modal submission to refuse. `errors` maps block ids to messages; Slack
+    shows each under its own input (`response_action: errors`)."""
+
+    exit_code = 2
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = dict(errors)
+
+
+class WebhookRejected(SmokebotError):
+    """A webhook request refused with `status` (400 malformed, 401 unauthenticated, 413 too
+    large); `reason` is safe to send back and to record."""
+
+    status = 400
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class StoreError(SmokebotError):

@@ -1,0 +1,259 @@
+"""The records that cross `bot/`'s modules: runs and what is known of them, Slack messages,
+acknowledgements, audit entries, outbox messages and webhook deliveries, with their str enums.
+
+Frozen dataclasses; this module imports nothing of `bot/`, so every module may import it
+(rq keeps `JobStatus` with the job: a status is spelled once, here, and never as a string
+elsewhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from checks.errors import UsageError
+from checks.results import Status, Verdict
+
+__all__ = ["Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry", "PreviousFailure",
+           "Run", "RunCounts", "RunRequest", "RunStatus", "SlackMessage", "SlackMessageKind",
+           "TriggerKind", "WebhookDelivery", "WebhookOutcome", "WebhookSource", "as_uuid"]
+
+
+def as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+# --- vocabulary -------------------------------------------------------------------------------
+
+class RunStatus(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its worker died or stopped heartbeating
+    SUPERSEDED = "superseded"  # a newer deploy of the environment replaced it
+    ERROR = "error"  # the run could not be carried out (suite failed to load, ...)
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class TriggerKind(str, enum.Enum):
+    SLASH = "slash"
+    BUTTON = "button"
+    MENTION = "mention"
+    WEBHOOK = "webhook"
+    CLI = "cli"
+
+
+class SlackMessageKind(str, enum.Enum):
+    SUMMARY = "summary"  # the run's parent message, updated in place; one per run
+    FAILURE_REPLY = "failure_reply"  # one thread reply per failed check
+    NOTICE = "notice"  # anything else posted for the run (superseded, acknowledged, ...)
+
+
+class WebhookSource(str, enum.Enum):
+    GITHUB = "github"
+    ARGOCD = "argocd"
+    DEPLOY = "deploy"
+
+
+class WebhookOutcome(str, enum.Enum):
+    ACCEPTED = "accepted"  # authenticated and mapped: a run was created
+    IGNORED = "ignored"  # authenticated, but nothing to do (unmapped environment, a ping)
+    REJECTED = "rejected"  # bad signature, stale, malformed or too large
+
+
+# --- records ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeployFacts:
+    """What a deploy webhook told us; exposed to checks as `${deploy.<field>}`."""
+
+    source: str | None = None  # github, argocd, deploy
+    version: str | None = None
+    commit: str | None = None
+    ref: str | None = None
+    deployer: str | None = None
+    url: str | None = None  # the environment's URL
+    link: str | None = None  # the deployment's own page (GitHub deployment, Argo CD app)
+
+    def as_variables(self) -> dict[str, str]:
+        """The known facts, for `build_plan(deploy=...)`."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    warnings: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.errors + self.skipped + self.warnings
+
+    @classmethod
+    def from_statuses(cls, counts: Mapping[Status, int]) -> RunCounts:
+        return cls(passed=counts.get(Status.PASS, 0), failed=counts.get(Status.FAIL, 0),
+                   errors=counts.get(Status.ERROR, 0), skipped=counts.get(Status.SKIP, 0),
+                   warnings=counts.get(Status.WARN, 0))
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What is known when a run is asked for; `Store.create_run` turns it into a queued Run."""
+
+    environment: str
+    trigger_kind: TriggerKind
+    trigger_detail: str = ""  # who or what: "/smoketest staging api", "deployment_status 4242"
+    requested_by: str | None = None  # a Slack user id, a deployer, a CI job
+    filters: tuple[str, ...] = ()
+    channel: str | None = None
+    deploy: DeployFacts | None = None
+    suite: str | None = None
+    rerun_of: UUID | None = None
+    idempotency_key: str | None = None  # a second request with the same key is a DuplicateRun
+
+    def __post_init__(self) -> None:
+        if not self.environment:
+            raise UsageError("a run needs an environment")
+        object.__setattr__(self, "trigger_kind", TriggerKind(self.trigger_kind))
+        object.__setattr__(self, "filters", tuple(self.filters))
+        if self.rerun_of is not None:
+            object.__setattr__(self, "rerun_of", as_uuid(self.rerun_of))
+
+
+@dataclass(frozen=True)
+class Run:
+    id: UUID
+    environment: str
+    status: RunStatus
+    trigger_kind: TriggerKind
+    trigger_detail: str
+    requested_by: str | None
+    filters: tuple[str, ...]
+    channel: str | None
+    deploy: DeployFacts | None
+    suite: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    worker_id: str | None
+    counts: RunCounts
+    verdict: Verdict | None  # set when the run reached one: passed, failed or cancelled
+    status_reason: str | None  # why it was interrupted, superseded, cancelled or errored
+    rerun_of: UUID | None
+    superseded_by: UUID | None
+    idempotency_key: str | None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status.is_active
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    id: int
+    run_id: UUID
+    kind: SlackMessageKind
+    channel: str
+    ts: str
+    thread_ts: str | None  # set when this message is itself a reply in a thread
+    check_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def thread_root(self) -> str:
+        """The ts that replies to this message's thread go under."""
+        return self.thread_ts or self.ts
+
+
+@dataclass(frozen=True)
+class PreviousFailure:
+    """The latest earlier run of the environment in which a check failed (or errored)."""
+
+    check_id: str
+    run_id: UUID
+    run_created_at: datetime
+    status: Status
+    summary: str
+    # True when that check's latest earlier result (skips aside) was this failure: "still
+    # failing"; False when it passed since, so the new failure is a regression.
+    still_failing: bool
+    channel: str | None  # where that run's thread is, if it was posted to Slack
+    thread_ts: str | None
+    reply_ts: str | None  # that check's own failure reply in the thread, if any
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    id: int
+    environment: str
+    check_id: str
+    reason: str
+    acknowledged_by: str
+    created_at: datetime
+    expires_at: datetime | None  # None: until removed
+    run_id: UUID | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    environment: str | None
+    allowed: bool
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    run_id: UUID | None
+    method: str  # a Slack Web API method, "chat.postMessage"
+    payload: dict[str, Any]  # its arguments, never the token
+    coalesce_key: str | None
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    gave_up_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: int
+    source: WebhookSource
+    delivery_id: str | None
+    received_at: datetime
+    last_received_at: datetime
+    redeliveries: int
+    outcome: WebhookOutcome
+    reason: str
+    environment: str | None
+    run_id: UUID | None
+    headers: dict[str, str]
+    summary: dict[str, Any]
+    # True when this call recorded the delivery; False when it was a redelivery of one already
+    # recorded (then the other fields describe the first delivery).
+    is_new: bool = False

@@ -1,0 +1,218 @@
+"""The store's pool and its error translation: opening the connection pool, taking a
+connection (psycopg's and psycopg_pool's errors become StoreUnavailable, RunNotFound), the
+migrations, and the small value helpers every table module uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from bot.errors import RunNotFound, StoreError, StoreUnavailable
+from bot.migrations import apply_migrations
+from checks.errors import UsageError
+
+__all__ = ["DEFAULT_SCHEMA", "Conn", "StoreBase"]
+
+DEFAULT_SCHEMA = "smokebot"
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+Conn = psycopg.AsyncConnection[DictRow]
+
+
+class _Opening:
+    """What `StoreBase.open` returns: `await` it for a StoreBase, or use it in `async with`."""
+
+    def __init__(self, factory: Callable[[], Awaitable[StoreBase]]) -> None:
+        self._factory = factory
+        self._store: StoreBase | None = None
+
+    def __await__(self) -> Generator[Any, None, StoreBase]:
+        return self._factory().__await__()
+
+    async def __aenter__(self) -> StoreBase:
+        self._store = await self._factory()
+        return self._store
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._store is not None:
+            await self._store.close()
+
+
+class StoreBase:
+    """The history store. Create with `await Store.open(dsn)` or `async with Store.open(dsn)`."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], *, dsn: str, schema: str,
+                 probe_kwargs: dict[str, Any], acquire_timeout: float) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._schema = schema
+        self._probe_kwargs = probe_kwargs
+        self._acquire_timeout = acquire_timeout
+        self._where = _describe_server(dsn)
+        self._password = conninfo_to_dict(dsn).get("password") or ""
+
+    @classmethod
+    def open(cls, dsn: str, schema: str = DEFAULT_SCHEMA, *, min_size: int = 1,
+             max_size: int = 10, acquire_timeout: float = 2.0, connect_timeout: int = 3,
+             wait: bool = False) -> _Opening:
+        """Opens a pool on `dsn` whose connections use `schema`.
+
+        `acquire_timeout`: how long a call waits for a connection before StoreUnavailable.
+        `wait=True` waits for the first connections and raises StoreUnavailable if PostgreSQL
+        cannot be reached; by default the pool connects in the background.
+        """
+        return _Opening(lambda: cls._open(dsn, schema, min_size=min_size, max_size=max_size,
+                                          acquire_timeout=acquire_timeout,
+                                          connect_timeout=connect_timeout, wait=wait))
+
+    @classmethod
+    async def _open(cls, dsn: str, schema: str, *, min_size: int, max_size: int,
+                    acquire_timeout: float, connect_timeout: int, wait: bool) -> StoreBase:
+        if not _SCHEMA_NAME.match(schema):
+            raise UsageError(f"invalid store schema name {schema!r}; expected lowercase letters, "
+                             f"digits and underscores, starting with a letter or underscore")
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            # libpq's message may quote the string, password included: say what to fix instead.
+            raise StoreError("the PostgreSQL DSN is not a valid connection string; expected "
+                             "postgresql://user@host:port/database") from None
+        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+        if "connect_timeout" not in params:
+            kwargs["connect_timeout"] = connect_timeout
+        if "application_name" not in params:
+            kwargs["application_name"] = "smokebot"
+        schema_id = sql.Identifier(schema)
+
+        async def configure(conn: Conn) -> None:
+            await conn.execute(sql.SQL("SET search_path TO {}").format(schema_id))
+
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            dsn, kwargs=kwargs, min_size=min_size, max_size=max_size, open=False,
+            configure=configure, check=AsyncConnectionPool.check_connection,
+            name=f"smokebot-store[{schema}]", timeout=acquire_timeout,
+            # Short reconnection rounds: when one gives up, the next caller starts a new one at
+            # once, so recovery after an outage is not stuck behind a minutes-long backoff.
+            reconnect_timeout=max(5.0, 5 * acquire_timeout))
+        store = cls(pool, dsn=dsn, schema=schema, acquire_timeout=acquire_timeout,
+                    probe_kwargs={k: kwargs[k] for k in ("connect_timeout",) if k in kwargs})
+        try:
+            await pool.open(wait=wait, timeout=acquire_timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise await store._unreachable() from exc
+        return store
+
+    @property
+    def schema(self) -> str:
+        return self._schema
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def __aenter__(self) -> StoreBase:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # --- connections and error translation ----------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        try:
+            async with self._pool.connection() as conn:
+                try:
+                    yield conn
+                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                    if not (conn.broken or conn.closed):
+                        raise  # the server answered (a statement timeout, ...): not an outage
+                    raise self._lost(exc) from exc
+                except psycopg.errors.ForeignKeyViolation as exc:
+                    raise RunNotFound(_missing_key(exc)) from exc
+        except PoolTimeout as exc:
+            raise await self._unreachable() from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Conn]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    async def _unreachable(self) -> StoreUnavailable:
+        """No connection came in time: try one directly to learn and report why."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._dsn, **self._probe_kwargs)
+        except psycopg.Error as exc:
+            reason = self._reason(exc)
+            return StoreUnavailable(
+                f"history store is unavailable: cannot connect to PostgreSQL at {self._where} "
+                f"({reason}); try again shortly", where=self._where, reason=reason)
+        await conn.close()
+        reason = (f"no connection came free within {self._acquire_timeout:g} s; the pool is "
+                  f"busy or reconnecting")
+        return StoreUnavailable(
+            f"history store is unavailable: PostgreSQL at {self._where} answers, but {reason}; "
+            f"try again shortly", where=self._where, reason=reason)
+
+    def _lost(self, exc: Exception) -> StoreUnavailable:
+        reason = self._reason(exc)
+        return StoreUnavailable(
+            f"history store is unavailable: lost the connection to PostgreSQL at {self._where} "
+            f"({reason}); try again shortly", where=self._where, reason=reason)
+
+    def _reason(self, exc: Exception) -> str:
+        reason = _connect_failure_reason(exc)
+        return reason.replace(self._password, "***") if self._password else reason
+
+    async def ping(self) -> None:
+        """Raises StoreUnavailable unless PostgreSQL answers; for readiness probes."""
+        async with self._connection() as conn:
+            await conn.execute("SELECT 1")
+
+    # --- migrations ---------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        """Applies pending migrations; returns the versions this call applied ([] if none)."""
+        async with self._connection() as conn:
+            return await apply_migrations(conn, self._schema)  # type: ignore[arg-type]
+
+
+# --- describing failures --------------------------------------------------------------------------
+
+def _describe_server(dsn: str) -> str:
+    """host:port/database, for messages; never the user's password."""
+    params = conninfo_to_dict(dsn)
+    host = params.get("host") or params.get("hostaddr") or "local socket"
+    port = params.get("port") or "5432"
+    database = params.get("dbname") or params.get("user") or "postgres"
+    return f"{host}:{port}/{database}"
+
+
+def _connect_failure_reason(exc: Exception) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    text = re.sub(r"^connection failed: ", "", text)
+    text = re.sub(r'^connection to server (at|on socket) "[^"]*"( \([^)]*\))?(, port \d+)? '
+                  r"failed: ", "", text)
+    text = re.sub(r"^(FATAL|ERROR):\s+", "", text)
+    lowered = text.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if "timeout expired" in lowered:
+        return "connection timed out"
+    return text or type(exc).__name__
+
+
+def _missing_key(exc: psycopg.errors.ForeignKeyViolation) -> str:
+    # "Key (run_id)=(2b0c...) is not present in table "runs"." Every foreign key names a run.
+    detail = exc.diag.message_detail or ""
+    match = re.search(r"=\(([^)]*)\)", detail)
+    return match.group(1) if match else "?"

@@ -1,0 +1,337 @@
+"""Runs and their check results: creating, claiming, finishing and ending runs, and the
+queries over them (active, stale, recent, previous failures)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, LiteralString
+from uuid import UUID
+
+from bot.errors import DuplicateRun, StoreError
+from bot.records import (
+    DeployFacts,
+    PreviousFailure,
+    Run,
+    RunCounts,
+    RunRequest,
+    RunStatus,
+    TriggerKind,
+    as_uuid,
+)
+from bot.store._base import Conn, StoreBase
+from bot.store._values import aware, clean_text, jsonb, positive
+from checks.results import CheckResult, RunResult, Severity, Status, Verdict
+
+__all__ = ["RunsTable", "insert_run", "run_from_row"]
+
+_PROBLEM_STATUSES = [Status.FAIL.value, Status.ERROR.value]
+
+
+class RunsTable(StoreBase):
+    # --- runs ---------------------------------------------------------------------------------
+
+    async def create_run(self, request: RunRequest) -> Run:
+        """Records a queued run. Raises DuplicateRun if its idempotency key was used before."""
+        async with self._connection() as conn:
+            return await insert_run(conn, request)
+
+    async def get_run(self, run_id: UUID | str) -> Run | None:
+        async with self._connection() as conn:
+            cursor = await conn.execute("SELECT * FROM runs WHERE id = %s", (as_uuid(run_id),))
+            row = await cursor.fetchone()
+        return run_from_row(row) if row else None
+
+    async def mark_running(self, run_id: UUID | str, worker_id: str) -> Run | None:
+        """queued -> running. None if the run is no longer queued (cancelled or superseded
+        before a worker took it, or already taken): the worker must then not run it."""
+        return await self._update_run(
+            "UPDATE runs SET status = 'running', worker_id = %(worker)s, started_at = now(),"
+            " heartbeat_at = now() WHERE id = %(id)s AND status = 'queued' RETURNING *",
+            {"id": as_uuid(run_id), "worker": worker_id})
+
+    async def heartbeat(self, run_id: UUID | str) -> bool:
+        """Proves the run's worker is alive. False if the run is no longer running (the reaper
+        marked it interrupted, or it was cancelled or superseded): the worker should stop."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE runs SET heartbeat_at = now() WHERE id = %s AND status = 'running'"
+                " RETURNING id", (as_uuid(run_id),))
+            return await cursor.fetchone() is not None
+
+    async def save_result(self, run_id: UUID | str, result: CheckResult) -> None:
+        """Saves one check's result as it finishes; a later save of the same check replaces it.
+        `result` must be the runner's redacted CheckResult: it is stored as given."""
+        async with self._connection() as conn:
+            await _upsert_results(conn, as_uuid(run_id), [result])
+
+    async def finish_run(self, run_id: UUID | str, result: RunResult) -> Run | None:
+        """queued|running -> passed|failed|cancelled, from the RunResult's verdict and counts.
+
+        Every result in `result` is saved in the same transaction (filling in any that a blip
+        kept `save_result` from saving), even when the run had already ended; returns None
+        then (interrupted by the reaper, cancelled or superseded meanwhile)."""
+        verdict = result.verdict
+        counts = RunCounts.from_statuses(result.counts())
+        run_uuid = as_uuid(run_id)
+        async with self._transaction() as conn:
+            await _upsert_results(conn, run_uuid, result.results)
+            cursor = await conn.execute(
+                "UPDATE runs SET status = %(status)s, verdict = %(status)s, finished_at = now(),"
+                " started_at = coalesce(started_at, %(started)s), suite = coalesce(suite,"
+                " %(suite)s), passed_count = %(passed)s, failed_count = %(failed)s,"
+                " error_count = %(errors)s, skipped_count = %(skipped)s,"
+                " warned_count = %(warnings)s"
+                " WHERE id = %(id)s AND status IN ('queued', 'running') RETURNING *",
+                {"id": run_uuid, "status": verdict.value, "started": aware(result.started_at),
+                 "suite": result.suite or None, **dataclasses.asdict(counts)})
+            row = await cursor.fetchone()
+        return run_from_row(row) if row else None
+
+    async def mark_interrupted(self, run_id: UUID | str, reason: str, *,
+                               only_if_stale_s: float | None = None) -> Run | None:
+        """queued|running -> interrupted (a worker died). With `only_if_stale_s`, only if the
+        run is running and its last heartbeat is older than that, so a worker that heartbeated
+        since the reaper looked keeps its run. None if nothing changed."""
+        return await self._end_run(run_id, RunStatus.INTERRUPTED, reason,
+                                   only_if_stale_s=only_if_stale_s)
+
+    async def mark_superseded(self, run_id: UUID | str, by_run_id: UUID | str,
+                              reason: str | None = None) -> Run | None:
+        """queued|running -> superseded by a newer run. None if it had already ended."""
+        by = as_uuid(by_run_id)
+        return await self._end_run(run_id, RunStatus.SUPERSEDED,
+                                   reason or f"superseded by run {by}", superseded_by=by)
+
+    async def supersede_queued(self, environment: str, by_run_id: UUID | str,
+                               reason: str | None = None) -> list[Run]:
+        """Marks every queued run of `environment` created before `by_run_id` as superseded by
+        it, in one statement (deploys in quick succession run only the newest)."""
+        by = as_uuid(by_run_id)
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE runs SET status = 'superseded', superseded_by = %(by)s,"
+                " status_reason = %(reason)s, finished_at = now()"
+                " WHERE environment = %(env)s AND status = 'queued' AND id <> %(by)s"
+                " AND created_at < (SELECT created_at FROM runs WHERE id = %(by)s)"
+                " RETURNING *",
+                {"env": environment, "by": by, "reason": reason or f"superseded by run {by}"})
+            rows = await cursor.fetchall()
+        return sorted((run_from_row(row) for row in rows), key=lambda run: run.created_at)
+
+    async def mark_cancelled(self, run_id: UUID | str, reason: str) -> Run | None:
+        """queued|running -> cancelled. A worker cancelling its own run calls `finish_run` with
+        the cancelled RunResult instead, which keeps the results."""
+        return await self._end_run(run_id, RunStatus.CANCELLED, reason)
+
+    async def mark_error(self, run_id: UUID | str, reason: str) -> Run | None:
+        """queued|running -> error: the run could not be carried out (reason says why)."""
+        return await self._end_run(run_id, RunStatus.ERROR, reason)
+
+    async def _end_run(self, run_id: UUID | str, status: RunStatus, reason: str, *,
+                       superseded_by: UUID | None = None,
+                       only_if_stale_s: float | None = None) -> Run | None:
+        # Counts come from the results saved so far, so an interrupted run shows how far it got.
+        return await self._update_run(
+            "UPDATE runs r SET status = %(status)s, status_reason = %(reason)s,"
+            " finished_at = now(), superseded_by = coalesce(%(by)s, r.superseded_by),"
+            " verdict = CASE WHEN %(status)s = 'cancelled' THEN 'cancelled' END,"
+            " passed_count = c.passed, failed_count = c.failed, error_count = c.errors,"
+            " skipped_count = c.skipped, warned_count = c.warnings"
+            " FROM (SELECT count(*) FILTER (WHERE status = 'pass') AS passed,"
+            "  count(*) FILTER (WHERE status = 'fail') AS failed,"
+            "  count(*) FILTER (WHERE status = 'error') AS errors,"
+            "  count(*) FILTER (WHERE status = 'skip') AS skipped,"
+            "  count(*) FILTER (WHERE status = 'warn') AS warnings"
+            "  FROM check_results WHERE run_id = %(id)s) c"
+            " WHERE r.id = %(id)s AND r.status IN ('queued', 'running')"
+            " AND (%(stale)s::float8 IS NULL OR (r.status = 'running'"
+            "      AND r.heartbeat_at < now() - make_interval(secs => %(stale)s::float8)))"
+            " RETURNING r.*",
+            {"id": as_uuid(run_id), "status": status.value, "reason": clean_text(reason),
+             "by": superseded_by, "stale": only_if_stale_s})
+
+    async def _update_run(self, query: LiteralString, params: Mapping[str, Any]) -> Run | None:
+        async with self._connection() as conn:
+            cursor = await conn.execute(query, params)
+            row = await cursor.fetchone()
+        return run_from_row(row) if row else None
+
+    async def stale_running_runs(self, older_than_s: float) -> list[Run]:
+        """Running runs whose last heartbeat is older than `older_than_s` (by the database's
+        clock), oldest first: for the reaper, which then calls `mark_interrupted`."""
+        return await self._select_runs(
+            "SELECT * FROM runs WHERE status = 'running'"
+            " AND heartbeat_at < now() - make_interval(secs => %(age)s::float8)"
+            " ORDER BY heartbeat_at, id", {"age": older_than_s})
+
+    async def active_runs(self, environment: str | None = None) -> list[Run]:
+        """Queued and running runs, oldest first."""
+        return await self._select_runs(
+            "SELECT * FROM runs WHERE status IN ('queued', 'running')"
+            " AND (%(env)s::text IS NULL OR environment = %(env)s) ORDER BY created_at, id",
+            {"env": environment})
+
+    async def recent_runs(self, environment: str | None = None, limit: int = 10, *,
+                          trigger_kind: TriggerKind | None = None) -> list[Run]:
+        """The latest runs, newest first, for history."""
+        return await self._select_runs(
+            "SELECT * FROM runs WHERE (%(env)s::text IS NULL OR environment = %(env)s)"
+            " AND (%(kind)s::text IS NULL OR trigger_kind = %(kind)s)"
+            " ORDER BY created_at DESC, id LIMIT %(limit)s",
+            {"env": environment, "kind": TriggerKind(trigger_kind).value if trigger_kind else None,
+             "limit": positive(limit)})
+
+    async def _select_runs(self, query: LiteralString, params: Mapping[str, Any]) -> list[Run]:
+        async with self._connection() as conn:
+            cursor = await conn.execute(query, params)
+            return [run_from_row(row) for row in await cursor.fetchall()]
+
+    async def results(self, run_id: UUID | str) -> list[CheckResult]:
+        """The run's saved results, in the order they were first saved."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM check_results WHERE run_id = %s ORDER BY recorded_at, check_id",
+                (as_uuid(run_id),))
+            return [_check_result(row) for row in await cursor.fetchall()]
+
+    async def previous_failure(self, environment: str, check_id: str,
+                               before_run_id: UUID | str) -> PreviousFailure | None:
+        """The latest run of `environment` created before `before_run_id` in which `check_id`
+        failed or errored, with that run's thread; None if it never did."""
+        found = await self.previous_failures(environment, [check_id], before_run_id)
+        return found.get(check_id)
+
+    async def previous_failures(self, environment: str, check_ids: Iterable[str],
+                                before_run_id: UUID | str) -> dict[str, PreviousFailure]:
+        """`previous_failure` for many checks in one query, keyed by check id."""
+        ids = sorted(set(check_ids))
+        if not ids:
+            return {}
+        async with self._connection() as conn:
+            cursor = await conn.execute(_PREVIOUS_FAILURES, {
+                "env": environment, "ids": ids, "before": as_uuid(before_run_id),
+                "problems": _PROBLEM_STATUSES})
+            rows = await cursor.fetchall()
+        return {row["check_id"]: PreviousFailure(
+            check_id=row["check_id"], run_id=row["run_id"], run_created_at=row["run_created_at"],
+            status=Status(row["status"]), summary=row["summary"],
+            still_failing=row["still_failing"], channel=row["channel"],
+            thread_ts=row["thread_ts"], reply_ts=row["reply_ts"]) for row in rows}
+
+
+# --- queries shared by several methods ----------------------------------------------------------
+
+_PREVIOUS_FAILURES: LiteralString = """
+WITH earlier AS (
+    SELECT c.check_id, c.status, c.summary, r.id AS run_id, r.created_at
+    FROM runs r JOIN check_results c ON c.run_id = r.id
+    WHERE r.environment = %(env)s
+      AND r.created_at < (SELECT created_at FROM runs WHERE id = %(before)s)
+      AND c.check_id = ANY(%(ids)s)
+      AND c.status <> 'skip'  -- a skipped check did not look: it neither passed nor failed
+), latest AS (
+    SELECT DISTINCT ON (check_id) check_id, status
+    FROM earlier ORDER BY check_id, created_at DESC, run_id
+), last_failure AS (
+    SELECT DISTINCT ON (check_id) *
+    FROM earlier WHERE status = ANY(%(problems)s) ORDER BY check_id, created_at DESC, run_id
+)
+SELECT f.check_id, f.run_id, f.created_at AS run_created_at, f.status, f.summary,
+       l.status = ANY(%(problems)s) AS still_failing,
+       coalesce(s.channel, rep.channel) AS channel,
+       coalesce(s.thread_ts, s.ts, rep.thread_ts) AS thread_ts,
+       rep.ts AS reply_ts
+FROM last_failure f
+JOIN latest l USING (check_id)
+LEFT JOIN slack_messages s ON s.run_id = f.run_id AND s.kind = 'summary'
+LEFT JOIN slack_messages rep
+       ON rep.run_id = f.run_id AND rep.kind = 'failure_reply' AND rep.check_id = f.check_id
+"""
+
+
+async def insert_run(conn: Conn, request: RunRequest) -> Run:
+    deploy = request.deploy or DeployFacts()
+    cursor = await conn.execute(
+        "INSERT INTO runs (environment, suite, trigger_kind, trigger_detail, requested_by,"
+        " filters, channel, deploy_source, deploy_version, deploy_commit, deploy_ref, deployer,"
+        " deploy_url, deploy_link, rerun_of, idempotency_key)"
+        " VALUES (%(environment)s, %(suite)s, %(kind)s, %(detail)s, %(by)s, %(filters)s,"
+        " %(channel)s, %(source)s, %(version)s, %(commit)s, %(ref)s, %(deployer)s, %(url)s,"
+        " %(link)s, %(rerun_of)s, %(key)s)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+        {"environment": request.environment, "suite": request.suite,
+         "kind": request.trigger_kind.value, "detail": clean_text(request.trigger_detail),
+         "by": request.requested_by, "filters": list(request.filters),
+         "channel": request.channel, "source": deploy.source, "version": deploy.version,
+         "commit": deploy.commit, "ref": deploy.ref, "deployer": deploy.deployer,
+         "url": deploy.url, "link": deploy.link, "rerun_of": request.rerun_of,
+         "key": request.idempotency_key})
+    row = await cursor.fetchone()
+    if row is not None:
+        return run_from_row(row)
+    cursor = await conn.execute("SELECT * FROM runs WHERE idempotency_key = %s",
+                                (request.idempotency_key,))
+    existing = await cursor.fetchone()
+    if existing is None:  # the holder of the key rolled back meanwhile
+        raise StoreError(f"run with idempotency key {request.idempotency_key!r} vanished while "
+                         f"being created; expected a retry to succeed")
+    raise DuplicateRun(run_from_row(existing))
+
+
+async def _upsert_results(conn: Conn, run_id: UUID, results: Iterable[CheckResult]) -> None:
+    rows = [{
+        "run": run_id, "check": r.check_id, "name": clean_text(r.name),
+        "category": clean_text(r.category), "kind": r.kind, "severity": Severity(r.severity).value,
+        "status": Status(r.status).value, "summary": clean_text(r.summary),
+        "details": clean_text(r.details),
+        "duration": r.duration_s if math.isfinite(r.duration_s) and r.duration_s > 0 else 0.0,
+        "attempts": max(0, r.attempts), "measurements": jsonb(r.measurements),
+        "evidence": jsonb(r.evidence), "tags": [clean_text(t) for t in r.tags],
+    } for r in results]
+    if not rows:
+        return
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO check_results (run_id, check_id, name, category, kind, severity, status,"
+            " summary, details, duration_s, attempts, measurements, evidence, tags)"
+            " VALUES (%(run)s, %(check)s, %(name)s, %(category)s, %(kind)s, %(severity)s,"
+            " %(status)s, %(summary)s, %(details)s, %(duration)s, %(attempts)s,"
+            " %(measurements)s, %(evidence)s, %(tags)s)"
+            " ON CONFLICT (run_id, check_id) DO UPDATE SET name = excluded.name,"
+            " category = excluded.category, kind = excluded.kind, severity = excluded.severity,"
+            " status = excluded.status, summary = excluded.summary, details = excluded.details,"
+            " duration_s = excluded.duration_s, attempts = excluded.attempts,"
+            " measurements = excluded.measurements, evidence = excluded.evidence,"
+            " tags = excluded.tags, updated_at = now()", rows)
+
+
+
+def run_from_row(row: Mapping[str, Any]) -> Run:
+    facts = DeployFacts(source=row["deploy_source"], version=row["deploy_version"],
+                        commit=row["deploy_commit"], ref=row["deploy_ref"],
+                        deployer=row["deployer"], url=row["deploy_url"], link=row["deploy_link"])
+    return Run(
+        id=row["id"], environment=row["environment"], status=RunStatus(row["status"]),
+        trigger_kind=TriggerKind(row["trigger_kind"]), trigger_detail=row["trigger_detail"],
+        requested_by=row["requested_by"], filters=tuple(row["filters"]), channel=row["channel"],
+        deploy=facts if facts.as_variables() else None, suite=row["suite"],
+        created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"],
+        worker_id=row["worker_id"],
+        counts=RunCounts(passed=row["passed_count"], failed=row["failed_count"],
+                         errors=row["error_count"], skipped=row["skipped_count"],
+                         warnings=row["warned_count"]),
+        verdict=Verdict(row["verdict"]) if row["verdict"] else None,
+        status_reason=row["status_reason"], rerun_of=row["rerun_of"],
+        superseded_by=row["superseded_by"], idempotency_key=row["idempotency_key"])
+
+
+def _check_result(row: Mapping[str, Any]) -> CheckResult:
+    return CheckResult(
+        check_id=row["check_id"], name=row["name"], category=row["category"], kind=row["kind"],
+        severity=Severity(row["severity"]), status=Status(row["status"]), summary=row["summary"],
+        details=row["details"], duration_s=row["duration_s"], attempts=row["attempts"],
+        measurements=row["measurements"], evidence=row["evidence"], tags=tuple(row["tags"]))
+
