@@ -56,12 +56,16 @@ class QueueUnavailable(SmokebotError):
 
 
 class SlackUnavailable(SmokebotError):
-    """Slack did not take the call after the client's retries; retrying later can help.
-    `retry_after_s` is Slack's own Retry-After when it rate-limited the call."""
+    """Slack did not take the call; retrying later can help. `retry_after_s` is Slack's own
+    Retry-After when it rate-limited the call. `maybe_sent` is False only when Slack's answer
+    proves the call was not carried out (429): after a 5xx or a lost connection a post may
+    have happened all the same."""
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after_s: float | None = None,
+                 maybe_sent: bool = True) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.maybe_sent = maybe_sent
 
 
 class SlackRefused(SmokebotError):

@@ -1,52 +1,39 @@
 """Executing one stored run in a worker: plan it from the suite, run it with live Slack
-progress, store every result as it finishes, then post the verdict and the failures."""
+progress, store every result as it finishes, then end the run together with the messages it
+owes Slack (one transaction). Sending those is the deliverer's job (bot/slack/delivery.py),
+which the worker calls after the run, outside its supervision: a finished run's delivery is
+never cancelled."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import datetime, timezone
 from uuid import UUID
 
 from bot.deploys import with_rollout_wait
+from bot.records import OutboxMessage, Run
 from bot.services import Services
 from bot.slack import render
-from bot.slack.delivery import LiveRun
-from bot.store import Run, TriggerKind
+from bot.slack.announce import announce_ended
+from bot.slack.live import LiveRun
+from bot.slack.outgoing import EndingContext, ending_messages, run_view
 from checks.errors import SmokebotError
 from checks.plan import RunPlan, build_plan
 from checks.report import render_markdown
 from checks.results import CheckResult, RunResult
 from checks.runner import CheckFinished, RunEvent, run_plan
 
-__all__ = ["execute_run", "run_view"]
+__all__ = ["execute_run"]
 
 log = logging.getLogger("smokebot.worker")
-
-
-def run_view(run: Run, *, total: int, categories: tuple[str, ...],
-             results: tuple[CheckResult, ...] = (), mention: str | None = None) -> render.RunView:
-    deploy = run.deploy
-    trigger = run.trigger_detail or run.trigger_kind.value
-    if run.requested_by and run.trigger_kind is TriggerKind.SLASH:
-        trigger = f"{trigger} by <@{run.requested_by}>"
-    return render.RunView(
-        run_id=str(run.id), environment=run.environment, status=run.status.value,
-        trigger=trigger, requested_by=run.requested_by,
-        version=deploy.version if deploy else None, commit=deploy.commit if deploy else None,
-        ref=deploy.ref if deploy else None, deployer=deploy.deployer if deploy else None,
-        deploy_url=(deploy.link or deploy.url) if deploy else None,
-        total=total, results=results, categories=categories,
-        started_at=run.started_at, finished_at=run.finished_at,
-        superseded_by=str(run.superseded_by) if run.superseded_by else None,
-        mention=mention, interrupted_reason=run.status_reason)
 
 
 async def execute_run(run_id: str, services: Services, *, worker_id: str = "worker",
                       cancel: asyncio.Event | None = None) -> Run | None:
     """Runs a queued run once. Returns the finished run, or None when the run was not
-    queued any more (cancelled, superseded, or already taken by another worker). The worker
-    (bot/worker.py) releases the environment's claim however the run ends."""
+    queued any more (cancelled, superseded, or already taken by another worker)."""
     store = services.store
     run = await store.mark_running(UUID(run_id), worker_id)
     if run is None:
@@ -65,7 +52,6 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
         # Nothing was posted yet: without this, a deploy's run would end unseen in Slack.
-        from bot.slack.announce import announce_ended  # announce imports this module
         await announce_ended(services, run.id)
         return ended
     mention = suite.environments[run.environment].slack.mention_on_failure \
@@ -73,16 +59,22 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     live = LiveRun(services, run, run_view(run, total=len(plan.checks),
                                             categories=plan.categories, mention=mention))
     await live.start()
-    result = await _run_with_progress(services, run, plan, live, cancel)
-    # None when the run was ended meanwhile (superseded, cancelled): show how it ended.
-    finished = await store.finish_run(run.id, result) or await store.get_run(run.id) or run
-    final = run_view(finished, total=len(plan.checks), categories=plan.categories,
-                     results=result.results, mention=mention)
-    replies = await _failure_replies(services, run, result)
-    markdown = render_markdown(result, plan.redactor,
-                               descriptions={c.id: c.description for c in plan.checks})
-    await live.finish(final, replies=replies, report_markdown=markdown)
-    return finished
+    try:
+        result = await _run_with_progress(services, run, plan, live, cancel)
+    finally:
+        await live.stop()
+    context = await _ending_context(services, run, plan, result, live, mention)
+
+    def messages(ended: Run) -> list[OutboxMessage]:
+        if context is None:
+            return []
+        rendered = ending_messages(ended, context)
+        if live.start_in_doubt and rendered:  # the live post may be there: look first
+            rendered[0] = dataclasses.replace(rendered[0], in_doubt=True)
+        return rendered
+
+    # None when the run was ended meanwhile (superseded, cancelled): its messages say so.
+    return await store.finish_run(run.id, result, messages=messages)
 
 
 async def _run_with_progress(services: Services, run: Run, plan: RunPlan, live: LiveRun,
@@ -101,16 +93,32 @@ async def _run_with_progress(services: Services, run: Run, plan: RunPlan, live: 
     return result
 
 
-async def _failure_replies(services: Services, run: Run,
-                           result: RunResult) -> list[tuple[CheckResult, render.KnownState | None]]:
-    problems = result.problems()
+async def _ending_context(services: Services, run: Run, plan: RunPlan, result: RunResult,
+                          live: LiveRun, mention: str | None) -> EndingContext | None:
+    """None when nothing can be posted (no channel, or the bot cannot post there)."""
+    if live.channel is None or live.channel_problem:
+        return None
+    known = await _known_states(services, run, result)
+    markdown = render_markdown(result, plan.redactor,
+                               descriptions={c.id: c.description for c in plan.checks})
+    return EndingContext(
+        channel=live.channel, reply_under=live.reply_under, total=len(plan.checks),
+        categories=plan.categories, results=result.results, known=known, mention=mention,
+        report_markdown=markdown,
+        report_filename=f"smoke-{run.environment}-{str(run.id)[:8]}.md",
+        report_title=f"Smoke test report: {run.environment}")
+
+
+async def _known_states(services: Services, run: Run,
+                        result: RunResult) -> dict[str, render.KnownState | None]:
+    """For each problem of the run: acknowledged, still failing since an earlier run, or new."""
+    problems: list[CheckResult] = result.problems()
     if not problems:
-        return []
+        return {}
     now = datetime.now(timezone.utc)
     acks = {a.check_id: a for a in await services.store.active_acknowledgements(
         run.environment, now)}
     previous = await services.store.previous_failures(
         run.environment, [p.check_id for p in problems], run.id)
-    return [(p, render.known_state(acks.get(p.check_id), previous.get(p.check_id)))
-            for p in problems]
-
+    return {p.check_id: render.known_state(acks.get(p.check_id), previous.get(p.check_id))
+            for p in problems}

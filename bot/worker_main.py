@@ -1,5 +1,7 @@
 """`smokebot worker`: the worker process wired to the bot's services: executes runs, reaps
-runs whose worker died, says so in Slack, and delivers the Slack outbox."""
+runs whose worker died, says so in Slack, and delivers the Slack outbox: each run's messages
+right after it, and every worker's outbox loop whatever is left (a retry, a run whose worker
+died while delivering)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from bot.execution import execute_run
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.announce import announce_ended
-from bot.slack.delivery import deliver_outbox_once
+from bot.slack.delivery import deliver_due, deliver_run
 from bot.worker import WorkerOptions, run_worker
 from checks.redact import RedactingFilter
 
@@ -24,7 +26,7 @@ OUTBOX_INTERVAL_S = 5.0
 async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            await deliver_outbox_once(services)
+            await deliver_due(services, stop=stop)
         except Exception as exc:  # noqa: BLE001 - one bad entry must not stop delivery
             log.warning("outbox delivery failed: %s", exc)
         try:
@@ -52,6 +54,7 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
             options=WorkerOptions(concurrency=concurrency, heartbeat_s=settings.heartbeat_s,
                                   stale_after_s=settings.stale_after_s),
             on_interrupted=functools.partial(announce_ended, services),
+            after_run=functools.partial(_deliver, services, stop),
             stop=stop, handle_signals=handle_signals)
     finally:
         stop.set()
@@ -59,6 +62,10 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
         await services.close()
         for handler in handlers:
             handler.removeFilter(log_filter)
+
+
+async def _deliver(services: Services, stop: asyncio.Event, run_id: str) -> None:
+    await deliver_run(services, run_id, stop=stop)
 
 
 async def _job(services: Services, run_id: str, *, worker_id: str,

@@ -1,21 +1,24 @@
-"""Telling Slack about runs that the worker or a newer deploy ended, not the run itself:
-the summary (if one was posted) is updated to say so, with a note in its thread; a run that
-never got a summary gets one short message in its channel. Never raises for Slack."""
+"""Telling Slack about runs that the worker or a newer deploy ended, not the run itself: the
+summary (if one was posted) is updated to say so, with a note in an interrupted run's thread;
+a run that never got a summary gets one message in its channel. Written to the outbox, then
+sent by the one deliverer, so the ending is announced late rather than never. Never raises
+for Slack."""
 
 from __future__ import annotations
 
 import logging
 from uuid import UUID
 
-from bot.execution import run_view
+from bot.errors import StoreError
+from bot.records import Run, SlackMessageKind
 from bot.services import Services
-from bot.slack import render
-from bot.slack.delivery import post_for_run, update_summary
-from bot.store import Run, RunStatus, SlackMessageKind
+from bot.slack.delivery import deliver_run
+from bot.slack.outgoing import interruption_messages, notice_message
+from bot.slack.render import SlackMessage
 from checks.errors import SmokebotError
 from checks.plan import select_checks
 
-__all__ = ["announce_ended"]
+__all__ = ["announce_ended", "post_in_run_thread"]
 
 log = logging.getLogger("smokebot.slack")
 
@@ -35,21 +38,29 @@ async def announce_ended(services: Services, run_id: str | UUID) -> None:
         run = await services.store.get_run(run_id)
         if run is None:
             return
-        results = tuple(await services.store.results(run.id))
-        summary = next((m for m in await services.store.slack_messages(run.id)
-                        if m.kind is SlackMessageKind.SUMMARY), None)
-        view = run_view(run, total=max(_planned(services, run), len(results)),
-                        categories=tuple(dict.fromkeys(r.category for r in results)),
-                        results=results)
-        if run.status is RunStatus.INTERRUPTED:
-            notice = render.render_interrupted(run.environment, str(run.id), run.status_reason)
-        else:
-            notice = render.render_summary(view)
-        # Through the outbox when Slack is down: the ending is announced late, never lost.
-        if summary is not None:
-            await update_summary(services, summary, render.render_summary(view),
-                                 notice=notice if run.status is RunStatus.INTERRUPTED else None)
-        elif run.channel:
-            await post_for_run(services, run.id, run.channel, notice)
+        messages = await services.store.slack_messages(run.id)
+        summary = next((m for m in messages if m.kind is SlackMessageKind.SUMMARY), None)
+        channel = summary.channel if summary is not None else run.channel
+        if channel is None:
+            return
+        results = await services.store.results(run.id)
+        await services.store.outbox_add(run.id, interruption_messages(
+            run, channel=channel, summary_posted=summary is not None,
+            total=max(_planned(services, run), len(results)), results=results))
+        await deliver_run(services, run.id)
     except Exception as exc:  # noqa: BLE001 - Slack trouble must not stop a reaper or webhook
         log.warning("could not announce how run %s ended: %s", run_id, exc)
+
+
+async def post_in_run_thread(services: Services, run_id: UUID, message: SlackMessage) -> None:
+    """A notice in the run's thread (an acknowledgement), through the outbox like every
+    message of a run. Nothing is posted for a run that never got a summary."""
+    try:
+        summary = next((m for m in await services.store.slack_messages(run_id)
+                        if m.kind is SlackMessageKind.SUMMARY), None)
+        if summary is None:
+            return
+        await services.store.outbox_add(run_id, [notice_message(summary.channel, message)])
+        await deliver_run(services, run_id)
+    except StoreError as exc:
+        log.warning("could not post a notice in run %s's thread: %s", run_id, exc)

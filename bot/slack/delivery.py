@@ -1,319 +1,330 @@
-"""Putting a run in front of people in Slack: the parent message posted when the run starts
-and updated in place (at most once per `update_interval_s`), one thread reply per failure,
-the Markdown report attached in the thread. Slack's 429 and 5xx are retried by the client;
-when Slack stays down, the final summary goes to the store's outbox and is delivered later,
-so it is never lost."""
+"""The one deliverer: sends the messages a run owes Slack, from the outbox, in order.
+
+Every message a run sends after its live progress (final summary, failure replies, the
+mention, the report file, interrupted/superseded notices) is a row in the outbox, written in
+the transaction that ended the run (bot/slack/outgoing.py renders them). `deliver_run` sends a
+run's pending rows one by one: it holds the run's lease, marks a row in doubt, makes the call,
+then marks the row delivered with the ts Slack gave it (recording the failure reply, mention
+or report among the run's Slack messages) before taking the next. The same function serves
+the first attempt, right after the run, and every retry, from any worker's outbox loop.
+
+Nothing is lost: a row stays pending until it is delivered or Slack refuses it for good. Nothing
+is posted twice: the sender client retries nothing by itself; a 429 proves the call was not
+carried out and is retried after Retry-After; after a 5xx, a lost connection or a deliverer
+that died mid-call, the row is in doubt, and before it is sent again the deliverer looks for
+it in Slack (each post carries its row id in its message metadata; a report is found by its
+file id).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+import os
+import socket
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 
+from bot.errors import SlackRefused, SlackUnavailable, StoreUnavailable
+from bot.records import OutboxEntry, SlackMessage, SlackMessageKind
 from bot.services import Services
 from bot.slack import render
-from bot.store import Run, SlackMessageKind
-from bot.store import SlackMessage as SlackMessageRecord
-from checks.results import CheckResult, RunResult
+from bot.slack.client import call_slack, prepare_upload, share_upload
+from bot.store.outbox import run_stream
 
-__all__ = ["LiveRun", "deliver_outbox_once", "post_for_run", "post_in_run_thread",
-           "update_summary"]
+__all__ = ["DELIVERY_EVENT", "deliver_due", "deliver_run", "post_response_url"]
 
 log = logging.getLogger("smokebot.slack")
 
-# The bot cannot post there; a person has to fix it, retrying will not help.
-CHANNEL_PROBLEMS = {"not_in_channel", "channel_not_found", "is_archived", "missing_scope",
-                    "restricted_action", "ekm_access_denied"}
-OUTBOX_BACKOFF_S = (5, 15, 30, 60, 120, 300)
+DELIVERY_EVENT = "smokebot_message"  # the metadata event type of every post we make
+LEASE_S = 60.0  # a deliverer that stops for this long loses the run to another
+TRIES_PER_PASS = 4  # calls of one message in one pass before it waits for the outbox loop
+LONGEST_INLINE_WAIT_S = 10.0  # a longer Retry-After is waited out by the outbox loop instead
+RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0)  # between passes, by attempts so far
+RESPONSE_URL_TIMEOUT_S = 5.0
 
 
-class SlackUnavailable(Exception):
-    """Slack did not take the call after the client's retries (5xx, timeouts, refused)."""
+class _Sent:
+    """How one message's delivery ended in this pass."""
+
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"  # refused for good; the next message can go
+    STOPPED = "stopped"  # wait: later messages must not overtake this one
 
 
-def _problem(exc: SlackApiError) -> str:
-    return str(exc.response.get("error", "unknown_error")) if exc.response is not None else ""
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-async def _call(services: Services, method: str, **payload: Any) -> dict[str, Any]:
-    """One Web API call; translates transport failures into SlackUnavailable."""
+async def deliver_run(services: Services, run_id: UUID | str, *,
+                      stop: asyncio.Event | None = None) -> bool:
+    """Sends the run's pending messages in order; True when none is left pending. Returns
+    False at once when another deliverer holds the run (it sends them)."""
+    return await _deliver_stream(services, run_stream(run_id), stop=stop)
+
+
+async def deliver_due(services: Services, *, limit: int = 20,
+                      stop: asyncio.Event | None = None) -> int:
+    """One pass of a worker's outbox loop: delivers every run with a message due; returns how
+    many runs it finished delivering."""
+    done = 0
+    for stream in await services.store.outbox_due_streams(limit):
+        if stop is not None and stop.is_set():
+            break
+        if await _deliver_stream(services, stream, stop=stop):
+            done += 1
+    return done
+
+
+async def _deliver_stream(services: Services, stream: str, *,
+                          stop: asyncio.Event | None) -> bool:
+    store, holder = services.store, _holder()
+    entries = await store.outbox_take(stream, holder, LEASE_S)
+    if entries is None:
+        return False
     try:
-        response = await services.slack.api_call(method, json=payload)
-        return dict(response.data) if isinstance(response.data, dict) else {}
-    except SlackApiError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
-        if status >= 500 or status == 429:
-            raise SlackUnavailable(f"{method}: HTTP {status}") from exc
-        raise
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise SlackUnavailable(f"{method}: {type(exc).__name__}: {exc}") from exc
-
-
-async def post_in_run_thread(services: Services, run_id: UUID, message: render.SlackMessage) -> None:
-    summary = next((m for m in await services.store.slack_messages(run_id)
-                    if m.kind is SlackMessageKind.SUMMARY), None)
-    if summary is None:
-        return
-    try:
-        response = await _call(services, "chat.postMessage", channel=summary.channel,
-                               thread_ts=summary.thread_root, text=message.text,
-                               blocks=message.blocks or None)
-        await services.store.set_slack_message(run_id, SlackMessageKind.NOTICE, summary.channel,
-                                               response["ts"], thread_ts=summary.thread_root)
-    except SlackUnavailable as exc:
-        await services.store.outbox_put("chat.postMessage", {
-            "channel": summary.channel, "thread_ts": summary.thread_root, "text": message.text,
-            "blocks": message.blocks}, run_id=run_id)
-        log.warning("queued a thread notice for later delivery: %s", exc)
-
-
-async def update_summary(services: Services, summary: SlackMessageRecord,
-                         message: render.SlackMessage, *,
-                         notice: render.SlackMessage | None = None) -> None:
-    """Edits a run's summary and posts `notice` in its thread. While Slack is unavailable
-    both wait in the outbox, to be delivered together once it is back."""
-    try:
-        await _call(services, "chat.update", channel=summary.channel, ts=summary.ts,
-                    text=message.text, blocks=message.blocks)
-    except SlackUnavailable as exc:
-        replies = [{"text": notice.text, "blocks": notice.blocks}] if notice else []
-        await services.store.outbox_put("chat.update", {
-            "channel": summary.channel, "ts": summary.ts, "text": message.text,
-            "blocks": message.blocks, "_thread_ts": summary.thread_root, "_replies": replies},
-            run_id=summary.run_id, coalesce_key=f"summary:{summary.run_id}")
-        log.warning("queued run %s's summary update for later delivery: %s",
-                    summary.run_id, exc)
-        return
-    if notice is not None:
-        await post_in_run_thread(services, summary.run_id, notice)
-
-
-async def post_for_run(services: Services, run_id: UUID, channel: str,
-                       message: render.SlackMessage) -> None:
-    """Posts a run's only message (it never got a summary); queued while Slack is down."""
-    try:
-        await _call(services, "chat.postMessage", channel=channel, text=message.text,
-                    blocks=message.blocks)
-    except SlackUnavailable as exc:
-        await services.store.outbox_put("chat.postMessage", {
-            "channel": channel, "text": message.text, "blocks": message.blocks},
-            run_id=run_id, coalesce_key=f"summary:{run_id}")
-        log.warning("queued a message of run %s for later delivery: %s", run_id, exc)
-
-
-class LiveRun:
-    """The Slack presence of one run while a worker executes it."""
-
-    def __init__(self, services: Services, run: Run, view: render.RunView) -> None:
-        self.services = services
-        self.run = run
-        self.view = view
-        self.channel: str | None = run.channel
-        self.ts: str | None = None  # the summary message
-        self.thread_root: str | None = None  # where failure replies go
-        self.reply_under: str | None = None  # set when the summary itself is a thread reply
-        self.channel_problem: str | None = None
-        self._dirty = asyncio.Event()
-        self._updater: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
-        self.api_calls = 0
-
-    # --- start ------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        if self.channel is None:
-            return
-        if self.run.rerun_of is not None:  # a re-run posts into the original run's thread
-            original = next((m for m in await self.services.store.slack_messages(self.run.rerun_of)
-                             if m.kind is SlackMessageKind.SUMMARY), None)
-            if original is not None:
-                self.channel, self.reply_under = original.channel, original.thread_root
-        message = render.render_summary(self.view)
+        for entry in entries:
+            if stop is not None and stop.is_set():
+                return False
+            if entry.next_attempt_at > datetime.now(timezone.utc):
+                return False  # waiting out its backoff; the outbox loop comes back for it
+            outcome = await _Delivery(services, entry, holder).send()
+            if outcome == _Sent.STOPPED:
+                return False
+        return True
+    finally:
         try:
-            response = await self._api("chat.postMessage", channel=self.channel,
-                                       thread_ts=self.reply_under, text=message.text,
-                                       blocks=message.blocks)
-        except SlackApiError as exc:
-            await self._channel_failed(_problem(exc))
-            return
+            await store.outbox_release(stream, holder)
+        except StoreUnavailable as exc:  # the lease runs out by itself
+            log.warning("outbox lease of %s not released: %s", stream, exc)
+
+
+class _Delivery:
+    """Sending one outbox row: the thread it goes into, the call, the retries, the bookkeeping."""
+
+    def __init__(self, services: Services, entry: OutboxEntry, holder: str) -> None:
+        self.services, self.entry, self.holder = services, entry, holder
+        self.store = services.store
+        self.slack = services.sender
+        self.in_doubt = entry.in_doubt
+        self.file_id: str | None = entry.payload.get("file_id")
+
+    async def send(self) -> str:
+        entry = self.entry
+        summary = await self._summary_record()
+        if entry.kind is not SlackMessageKind.SUMMARY and summary is None:
+            # The summary was refused for good: there is no thread to reply in.
+            await self.store.outbox_give_up([entry.id], "the run's summary was never posted")
+            return _Sent.SKIPPED
+        for attempt in range(TRIES_PER_PASS):
+            try:
+                if self.in_doubt:
+                    found = await self._find_in_slack(summary)
+                    if found is not None:
+                        log.info("outbox message %d was posted before (ts %s)", entry.id, found)
+                        await self._delivered(found, summary)
+                        return _Sent.DELIVERED
+                    self.in_doubt = False  # looked: the earlier attempt posted nothing
+                if not await self.store.outbox_attempting(entry.id, entry.stream, self.holder,
+                                                          LEASE_S):
+                    log.warning("outbox of %s taken over by another deliverer", entry.stream)
+                    return _Sent.STOPPED
+                ts = await self._attempt(summary)
+            except SlackUnavailable as exc:
+                wait = exc.retry_after_s if exc.retry_after_s is not None else \
+                    RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+                if attempt + 1 < TRIES_PER_PASS and wait <= LONGEST_INLINE_WAIT_S:
+                    await asyncio.sleep(wait)
+                    continue
+                await self._later(exc.message, wait)
+                return _Sent.STOPPED
+            except SlackRefused as exc:
+                return await self._refused(exc)
+            await self._delivered(ts, summary)
+            return _Sent.DELIVERED
+        return _Sent.STOPPED  # not reached: the last try returns above
+
+    async def _attempt(self, summary: SlackMessage | None) -> str:
+        """One call; afterwards the row is in doubt unless Slack's answer proved the call was
+        not carried out (a 429, a refusal)."""
+        self.in_doubt = True
+        try:
+            return await self._call(summary)
         except SlackUnavailable as exc:
-            log.warning("summary of run %s not posted yet: %s", self.run.id, exc)
-            return
-        self.ts = response["ts"]
-        self.thread_root = self.reply_under or self.ts
-        await self.services.store.set_slack_message(
-            self.run.id, SlackMessageKind.SUMMARY, self.channel, self.ts,
-            thread_ts=self.reply_under)
-        self._updater = asyncio.create_task(self._update_loop())
+            self.in_doubt = exc.maybe_sent
+            raise
+        except SlackRefused:
+            self.in_doubt = False
+            raise
 
-    async def _channel_failed(self, problem: str) -> None:
-        self.channel_problem = problem or "unknown_error"
-        log.warning("cannot post run %s to %s: %s", self.run.id, self.channel, problem)
-        response_url = await self.services.queue.response_url(str(self.run.id))
-        if response_url:
-            message = render.render_not_in_channel(self.channel or "", problem)
-            try:
-                await _post_response_url(response_url, message)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                # The run's results are stored regardless; `history` shows them.
-                log.warning("could not tell the requester about %s: %s", problem, exc)
+    # --- the call -------------------------------------------------------------------------
 
-    # --- progress ---------------------------------------------------------------------------
+    async def _call(self, summary: SlackMessage | None) -> str:
+        entry, payload = self.entry, self.entry.payload
+        metadata = {"event_type": DELIVERY_EVENT,
+                    "event_payload": {"outbox_id": str(entry.id), "run_id": str(entry.run_id),
+                                      "kind": entry.kind.value}}
+        if entry.kind is SlackMessageKind.SUMMARY:
+            if summary is not None:
+                try:
+                    await call_slack(self.slack, "chat.update", channel=summary.channel,
+                                     ts=summary.ts, text=payload.get("text"),
+                                     blocks=payload.get("blocks"))
+                    return summary.ts
+                except SlackRefused as exc:
+                    if exc.problem != "message_not_found":
+                        raise
+                    log.warning("run %s's summary was deleted; posting it again", entry.run_id)
+            response = await call_slack(self.slack, "chat.postMessage", channel=entry.channel,
+                                        thread_ts=payload.get("thread_ts"),
+                                        text=payload.get("text"), blocks=payload.get("blocks"),
+                                        metadata=metadata)
+            return str(response["ts"])
+        assert summary is not None
+        if entry.kind is SlackMessageKind.REPORT:
+            return await self._share_report(summary)
+        response = await call_slack(self.slack, "chat.postMessage", channel=summary.channel,
+                                    thread_ts=summary.thread_root, text=payload.get("text"),
+                                    blocks=payload.get("blocks"), metadata=metadata)
+        return str(response["ts"])
 
-    def on_result(self, result: CheckResult) -> None:
-        self.view = replace(self.view, results=self.view.results + (result,))
-        self._dirty.set()
-
-    async def _update_loop(self) -> None:
-        interval = self.services.settings.update_interval_s
-        while True:
-            await self._dirty.wait()
-            self._dirty.clear()
-            try:
-                await self._update()
-            except (SlackApiError, SlackUnavailable) as exc:
-                log.warning("progress update of run %s failed: %s", self.run.id, exc)
-            await asyncio.sleep(interval)
-
-    async def _update(self) -> None:
-        if self.ts is None or self.channel is None:
-            return
-        async with self._lock:
-            message = render.render_summary(self.view)
-            await self._api("chat.update", channel=self.channel, ts=self.ts, text=message.text,
-                            blocks=message.blocks)
-
-    async def _api(self, method: str, **payload: Any) -> dict[str, Any]:
-        self.api_calls += 1
-        return await _call(self.services, method, **{k: v for k, v in payload.items()
-                                                      if v is not None})
-
-    # --- finish -----------------------------------------------------------------------------
-
-    async def finish(self, final: render.RunView, *, replies: list[tuple[CheckResult, Any]],
-                     report_markdown: str | None) -> None:
-        """Final summary, one reply per failure, the report file. Never raises for Slack."""
-        self.view = final
-        if self._updater is not None:
-            self._updater.cancel()
-            await asyncio.gather(self._updater, return_exceptions=True)
-        if self.channel_problem or self.channel is None:
-            return
-        summary = render.render_summary(final)
-        reply_messages = [(result, render.render_failure_reply(result, known=known))
-                          for result, known in replies]
+    async def _share_report(self, summary: SlackMessage) -> str:
+        """Uploads the report once, then shares it; a retry after a failed share only shares
+        (Slack's upload is two steps, and the file id is kept with the row between them)."""
+        payload = self.entry.payload
+        if self.file_id is None:
+            self.file_id = await prepare_upload(self.slack, filename=str(payload["filename"]),
+                                                content=str(payload["content"]))
+            await self.store.outbox_note(self.entry.id, {**payload, "file_id": self.file_id})
         try:
-            if self.ts is None:
-                response = await self._api("chat.postMessage", channel=self.channel,
-                                           thread_ts=self.reply_under, text=summary.text,
-                                           blocks=summary.blocks)
-                self.ts = response["ts"]
-                self.thread_root = self.reply_under or self.ts
-                await self.services.store.set_slack_message(
-                    self.run.id, SlackMessageKind.SUMMARY, self.channel, self.ts,
-                    thread_ts=self.reply_under)
-            else:
-                async with self._lock:
-                    await self._api("chat.update", channel=self.channel, ts=self.ts,
-                                    text=summary.text, blocks=summary.blocks)
-            for result, message in reply_messages:
-                response = await self._api("chat.postMessage", channel=self.channel,
-                                           thread_ts=self.thread_root, text=message.text,
-                                           blocks=message.blocks)
-                await self.services.store.set_slack_message(
-                    self.run.id, SlackMessageKind.FAILURE_REPLY, self.channel, response["ts"],
-                    thread_ts=self.thread_root, check_id=result.check_id)
-            mention = render.render_failure_mention(final)
-            if mention is not None:  # an edit does not notify: the mention needs its own post
-                await self._api("chat.postMessage", channel=self.channel,
-                                thread_ts=self.thread_root, text=mention.text,
-                                blocks=mention.blocks)
-            if report_markdown and reply_messages:
-                self.api_calls += 3  # the two-step upload
-                await self.services.slack.files_upload_v2(
-                    channel=self.channel, thread_ts=self.thread_root,
-                    filename=f"smoke-{self.run.environment}-{str(self.run.id)[:8]}.md",
-                    title=f"Smoke test report: {self.run.environment}",
-                    content=report_markdown)
-        except SlackApiError as exc:
-            problem = _problem(exc)
-            if problem in CHANNEL_PROBLEMS:
-                await self._channel_failed(problem)
-            else:
-                log.warning("Slack refused a message of run %s: %s", self.run.id, problem)
-        except (SlackUnavailable, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            log.warning("Slack is unavailable; run %s's summary goes to the outbox: %s",
-                        self.run.id, exc)
-            await self._to_outbox(summary, [m for _, m in reply_messages])
+            await share_upload(self.slack, self.file_id, title=str(payload["title"]),
+                               channel=summary.channel, thread_ts=summary.thread_root)
+        except SlackRefused as exc:
+            if exc.problem != "file_not_found":
+                raise
+            # Expired (or shared already, which the in-doubt look would have found): upload anew.
+            self.file_id = None
+            await self.store.outbox_note(self.entry.id, {k: v for k, v in payload.items()
+                                                         if k != "file_id"})
+            raise SlackUnavailable("report upload expired; uploading it again",
+                                   maybe_sent=False) from exc
+        # Slack's answer names the file, not the message sharing it.
+        return f"file:{self.file_id}"
 
-    async def _to_outbox(self, summary: render.SlackMessage,
-                         replies: list[render.SlackMessage]) -> None:
-        """One entry carries the summary and its replies, so the replies land in the
-        summary's thread even when the summary itself could not be posted yet."""
-        payload: dict[str, Any] = {"channel": self.channel, "text": summary.text,
-                                   "blocks": summary.blocks,
-                                   "_replies": [{"text": r.text, "blocks": r.blocks}
-                                                for r in replies]}
-        if self.ts is not None:
-            method, payload["ts"] = "chat.update", self.ts
-            payload["_thread_ts"] = self.thread_root
+    # --- looking before sending again -------------------------------------------------------
+
+    async def _find_in_slack(self, summary: SlackMessage | None) -> str | None:
+        """The ts of this row's message if an earlier attempt posted it, else None."""
+        entry = self.entry
+        if entry.kind is SlackMessageKind.SUMMARY and summary is not None:
+            return None  # an update: sending it again is harmless
+        if entry.kind is SlackMessageKind.REPORT:
+            if not self.file_id or summary is None:
+                return None
+            shared = await self._find_file(summary, self.file_id)
+            return f"file:{self.file_id}" if shared else None
+        if entry.kind is SlackMessageKind.SUMMARY:
+            thread = entry.payload.get("thread_ts")
+            if thread:
+                messages = await self._thread(entry.channel, str(thread))
+            else:
+                response = await call_slack(self.slack, "conversations.history",
+                                            channel=entry.channel, limit=100,
+                                            include_all_metadata=True)
+                messages = list(response.get("messages") or [])
         else:
-            method = "chat.postMessage"
-            if self.reply_under:
-                payload["thread_ts"] = self.reply_under
-        await self.services.store.outbox_put(method, payload, run_id=self.run.id,
-                                             coalesce_key=f"summary:{self.run.id}")
+            assert summary is not None
+            messages = await self._thread(summary.channel, summary.thread_root)
+        for message in messages:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") != DELIVERY_EVENT:
+                continue
+            posted = meta.get("event_payload") or {}
+            if str(posted.get("outbox_id")) == str(entry.id):
+                return str(message["ts"])
+            if entry.kind is SlackMessageKind.SUMMARY and posted.get("kind") == "summary" \
+                    and str(posted.get("run_id")) == str(entry.run_id):
+                return str(message["ts"])  # the live summary, posted when the run started
+        return None
 
+    async def _find_file(self, summary: SlackMessage, file_id: str) -> str | None:
+        for message in await self._thread(summary.channel, summary.thread_root):
+            if any(f.get("id") == file_id for f in message.get("files") or []):
+                return str(message["ts"])
+        return None
 
-async def _post_response_url(url: str, message: render.SlackMessage) -> None:
-    async with aiohttp.ClientSession() as session:
-        await session.post(url, json={"response_type": "ephemeral", "text": message.text,
-                                      "blocks": message.blocks, "replace_original": False},
-                           timeout=aiohttp.ClientTimeout(total=5))
+    async def _thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        response = await call_slack(self.slack, "conversations.replies", channel=channel, ts=ts,
+                                    limit=1000, include_all_metadata=True)
+        return list(response.get("messages") or [])
 
+    # --- bookkeeping --------------------------------------------------------------------------
 
-async def deliver_outbox_once(services: Services, limit: int = 20) -> int:
-    """Delivers what is due; returns how many entries were delivered. Once an entry's own
-    call went through, the entry counts as delivered: replies that fail after it are queued
-    as entries of their own, so a retry never posts the summary or a reply twice."""
-    delivered = 0
-    now = datetime.now(timezone.utc)
-    for entry in await services.store.outbox_due(now, limit):
-        payload = {k: v for k, v in entry.payload.items() if not k.startswith("_")}
+    async def _summary_record(self) -> SlackMessage | None:
+        if self.entry.run_id is None:
+            return None
+        return next((m for m in await self.store.slack_messages(self.entry.run_id)
+                     if m.kind is SlackMessageKind.SUMMARY), None)
+
+    async def _delivered(self, ts: str, summary: SlackMessage | None) -> None:
+        entry = self.entry
+        if entry.kind is SlackMessageKind.SUMMARY:
+            thread = summary.thread_ts if summary is not None and summary.ts == ts else \
+                entry.payload.get("thread_ts")
+        else:
+            thread = summary.thread_root if summary is not None else None
+        await self.store.outbox_delivered(entry, ts, thread_ts=str(thread) if thread else None)
+
+    async def _later(self, error: str, wait_s: float) -> None:
+        backoff = RETRY_BACKOFF_S[min(self.entry.attempts, len(RETRY_BACKOFF_S) - 1)]
+        at = datetime.now(timezone.utc) + timedelta(seconds=max(wait_s, backoff))
+        log.warning("run %s: Slack unavailable, %s message %d waits until %s: %s",
+                    self.entry.run_id, self.entry.kind.value, self.entry.id,
+                    at.isoformat(timespec="seconds"), error)
+        await self.store.outbox_retry_later(self.entry.id, error, at, in_doubt=self.in_doubt)
+
+    async def _refused(self, exc: SlackRefused) -> str:
+        entry = self.entry
+        if exc.channel_problem or entry.kind is SlackMessageKind.SUMMARY:
+            # Nothing of this run can reach the channel: give up all of it, tell the requester.
+            rest = [e.id for e in await self.store.outbox_entries(entry.run_id)
+                    if e.delivered_at is None and e.gave_up_at is None] if entry.run_id else []
+            await self.store.outbox_give_up(rest or [entry.id], exc.problem)
+            log.warning("run %s: Slack refused its %s (%s); its messages are given up",
+                        entry.run_id, entry.kind.value, exc.problem)
+            if exc.channel_problem and entry.run_id is not None:
+                await self._tell_requester(exc.problem)
+            return _Sent.STOPPED
+        await self.store.outbox_give_up([entry.id], exc.problem)
+        log.warning("run %s: Slack refused %s message %d (%s); the rest go on",
+                    entry.run_id, entry.kind.value, entry.id, exc.problem)
+        return _Sent.SKIPPED
+
+    async def _tell_requester(self, problem: str) -> None:
         try:
-            response = await _call(services, entry.method, **payload)
-        except SlackUnavailable as exc:
-            backoff = OUTBOX_BACKOFF_S[min(entry.attempts, len(OUTBOX_BACKOFF_S) - 1)]
-            await services.store.outbox_failed(entry.id, str(exc)[:500],
-                                               now + timedelta(seconds=backoff))
-            continue
-        except SlackApiError as exc:  # Slack refused it (invalid_blocks, channel_not_found)
-            await services.store.outbox_failed(entry.id, f"{entry.method}: {_problem(exc)}",
-                                               None)
-            continue
-        thread = entry.payload.get("_thread_ts") or response.get("ts")
-        if entry.method == "chat.postMessage" and entry.run_id and "thread_ts" not in payload:
-            await services.store.set_slack_message(entry.run_id, SlackMessageKind.SUMMARY,
-                                                   payload["channel"], response["ts"])
-        replies = list(entry.payload.get("_replies", []))
-        for index, reply in enumerate(replies):
-            try:
-                await _call(services, "chat.postMessage", channel=payload["channel"],
-                            thread_ts=thread, **reply)
-            except (SlackUnavailable, SlackApiError) as exc:
-                log.warning("thread replies of run %s queued again: %s", entry.run_id, exc)
-                for rest in replies[index:]:
-                    await services.store.outbox_put(
-                        "chat.postMessage", {"channel": payload["channel"],
-                                             "thread_ts": thread, **rest},
-                        run_id=entry.run_id, not_before=now + timedelta(seconds=5))
-                break
-        await services.store.outbox_delivered(entry.id)
-        delivered += 1
-    return delivered
+            url = await self.services.queue.response_url(str(self.entry.run_id))
+        except Exception as exc:  # noqa: BLE001 - Redis trouble only loses this courtesy
+            log.warning("run %s: response_url not read: %s", self.entry.run_id, exc)
+            return
+        if url:
+            await post_response_url(url, render.render_not_in_channel(self.entry.channel,
+                                                                      problem))
+
+
+async def post_response_url(url: str, message: render.SlackMessage) -> bool:
+    """An ephemeral answer through a slash command's response_url; False when it failed (the
+    run's results are stored regardless: `history` shows them)."""
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+                url, json={"response_type": "ephemeral", "text": message.text,
+                           "blocks": message.blocks, "replace_original": False},
+                timeout=aiohttp.ClientTimeout(total=RESPONSE_URL_TIMEOUT_S)) as response:
+            return response.status < 400
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        log.warning("could not answer through the response_url: %s", exc)
+        return False
+

@@ -1,5 +1,5 @@
-"""The Slack messages that show a run: its summary, failure replies and notices, and
-finding the run a thread belongs to."""
+"""The Slack messages that show a run (its summary, failure replies, mention, report and
+notices, each with the ts Slack gave it) and finding the run a thread belongs to."""
 
 from __future__ import annotations
 
@@ -7,11 +7,34 @@ from collections.abc import Iterable, Mapping
 from typing import Any, LiteralString
 from uuid import UUID
 
-from bot.records import Run, SlackMessage, SlackMessageKind, as_uuid
-from bot.store._base import StoreBase
-from bot.store.runs import run_from_row
+from bot.records import SlackMessage, SlackMessageKind, as_uuid
+from bot.store._base import Conn, StoreBase
 
-__all__ = ['SlackMessagesTable']
+__all__ = ["SlackMessagesTable", "record_slack_message", "slack_message_from_row"]
+
+
+async def record_slack_message(conn: Conn, run_id: UUID, kind: SlackMessageKind, channel: str,
+                               ts: str, *, thread_ts: str | None = None,
+                               check_id: str | None = None) -> SlackMessage:
+    """`set_slack_message` on a connection the caller holds (the outbox marks a message
+    delivered and records it in one transaction)."""
+    params = {"run": run_id, "kind": kind.value, "channel": channel, "ts": ts,
+              "thread": thread_ts, "check": check_id}
+    insert = ("INSERT INTO slack_messages (run_id, kind, channel, ts, thread_ts, check_id)"
+              " VALUES (%(run)s, %(kind)s, %(channel)s, %(ts)s, %(thread)s, %(check)s)")
+    replace = (" DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
+               " thread_ts = excluded.thread_ts, updated_at = now()")
+    query: LiteralString
+    if kind is SlackMessageKind.SUMMARY:
+        query = insert + " ON CONFLICT (run_id) WHERE kind = 'summary'" + replace
+    elif kind is SlackMessageKind.FAILURE_REPLY:
+        query = insert + " ON CONFLICT (run_id, check_id) WHERE kind = 'failure_reply'" + replace
+    else:
+        query = insert
+    cursor = await conn.execute(query + " RETURNING *", params)
+    row = await cursor.fetchone()
+    assert row is not None
+    return slack_message_from_row(row)
 
 
 class SlackMessagesTable(StoreBase):
@@ -22,33 +45,17 @@ class SlackMessagesTable(StoreBase):
                                 check_id: str | None = None) -> SlackMessage:
         """Records a message posted for a run. A run has one summary and one failure reply per
         check: recording them again (a re-post) replaces the reference. Notices accumulate."""
-        kind = SlackMessageKind(kind)
-        params = {"run": as_uuid(run_id), "kind": kind.value, "channel": channel, "ts": ts,
-                  "thread": thread_ts, "check": check_id}
-        insert = ("INSERT INTO slack_messages (run_id, kind, channel, ts, thread_ts, check_id)"
-                  " VALUES (%(run)s, %(kind)s, %(channel)s, %(ts)s, %(thread)s, %(check)s)")
-        replace = (" DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
-                   " thread_ts = excluded.thread_ts, updated_at = now()")
-        query: LiteralString
-        if kind is SlackMessageKind.SUMMARY:
-            query = insert + " ON CONFLICT (run_id) WHERE kind = 'summary'" + replace
-        elif kind is SlackMessageKind.FAILURE_REPLY:
-            query = (insert + " ON CONFLICT (run_id, check_id) WHERE kind = 'failure_reply'"
-                     + replace)
-        else:
-            query = insert
         async with self._connection() as conn:
-            cursor = await conn.execute(query + " RETURNING *", params)
-            row = await cursor.fetchone()
-        assert row is not None
-        return _slack_message(row)
+            return await record_slack_message(conn, as_uuid(run_id), SlackMessageKind(kind),
+                                              channel, ts, thread_ts=thread_ts,
+                                              check_id=check_id)
 
     async def slack_messages(self, run_id: UUID | str) -> list[SlackMessage]:
         """The run's messages in the order they were first recorded."""
         async with self._connection() as conn:
             cursor = await conn.execute(
                 "SELECT * FROM slack_messages WHERE run_id = %s ORDER BY id", (as_uuid(run_id),))
-            return [_slack_message(row) for row in await cursor.fetchall()]
+            return [slack_message_from_row(row) for row in await cursor.fetchall()]
 
     async def summary_messages(self, run_ids: Iterable[UUID | str]) -> dict[UUID, SlackMessage]:
         """The summary message of each of these runs that has one: links for a history list."""
@@ -58,21 +65,11 @@ class SlackMessagesTable(StoreBase):
         async with self._connection() as conn:
             cursor = await conn.execute(
                 "SELECT * FROM slack_messages WHERE kind = 'summary' AND run_id = ANY(%s)", (ids,))
-            return {row["run_id"]: _slack_message(row) for row in await cursor.fetchall()}
-
-    async def run_for_thread(self, channel: str, thread_ts: str) -> Run | None:
-        """The latest run shown in this Slack thread (its summary is the thread's parent, or
-        was posted in it), for `@smokebot rerun` and buttons."""
-        async with self._connection() as conn:
-            cursor = await conn.execute(
-                "SELECT r.* FROM slack_messages m JOIN runs r ON r.id = m.run_id"
-                " WHERE m.channel = %(channel)s AND (m.ts = %(ts)s OR m.thread_ts = %(ts)s)"
-                " ORDER BY r.created_at DESC, r.id LIMIT 1", {"channel": channel, "ts": thread_ts})
-            row = await cursor.fetchone()
-        return run_from_row(row) if row else None
+            return {row["run_id"]: slack_message_from_row(row) for row in await cursor.fetchall()}
 
 
-def _slack_message(row: Mapping[str, Any]) -> SlackMessage:
+
+def slack_message_from_row(row: Mapping[str, Any]) -> SlackMessage:
     return SlackMessage(id=row["id"], run_id=row["run_id"], kind=SlackMessageKind(row["kind"]),
                         channel=row["channel"], ts=row["ts"], thread_ts=row["thread_ts"],
                         check_id=row["check_id"], created_at=row["created_at"],

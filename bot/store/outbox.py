@@ -1,92 +1,175 @@
-"""The Slack outbox: calls waiting for delivery."""
+"""The Slack outbox: every message a run owes Slack after its live progress, one row each, in
+the order they must be posted (bot/slack/delivery.py sends them).
+
+A stream (a run: "run:<id>") is delivered by one deliverer at a time, the holder of its lease;
+a lease that ran out (its deliverer died or stalled) is taken over by the next. Each row is
+marked delivered, and recorded in `slack_messages`, in one transaction before the next row is
+sent. `in_doubt` is set before each call and cleared only when Slack's answer proved nothing
+was posted; the deliverer looks for a row still in doubt in Slack before sending it again.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, LiteralString
+from typing import Any
 from uuid import UUID
 
-from bot.records import OutboxEntry, as_uuid
-from bot.store._base import StoreBase
+from bot.records import OutboxEntry, OutboxMessage, SlackMessage, SlackMessageKind, as_uuid
+from bot.store._base import Conn, StoreBase
 from bot.store._values import aware, clean_text, jsonb, positive
+from bot.store.messages import record_slack_message
 
-__all__ = ['OutboxTable']
+__all__ = ["OutboxTable", "insert_outbox_messages", "run_stream"]
+
+_PENDING = "delivered_at IS NULL AND gave_up_at IS NULL"
+
+
+def run_stream(run_id: UUID | str) -> str:
+    return f"run:{as_uuid(run_id)}"
+
+
+async def insert_outbox_messages(conn: Conn, run_id: UUID,
+                                 messages: Sequence[OutboxMessage]) -> None:
+    """Writes `messages` for the run, in order, on the caller's connection (the transaction
+    that ends the run)."""
+    if not messages:
+        return
+    rows = [{"stream": run_stream(run_id), "run": run_id, "kind": SlackMessageKind(m.kind).value,
+             "check": m.check_id, "channel": m.channel, "payload": jsonb(m.payload),
+             "doubt": m.in_doubt}
+            for m in messages]
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO outbox_messages (stream, run_id, kind, check_id, channel, payload,"
+            " in_doubt) VALUES (%(stream)s, %(run)s, %(kind)s, %(check)s, %(channel)s,"
+            " %(payload)s, %(doubt)s)", rows)
 
 
 class OutboxTable(StoreBase):
-    # --- Slack outbox -------------------------------------------------------------------------
+    async def outbox_add(self, run_id: UUID | str, messages: Sequence[OutboxMessage]) -> None:
+        """Queues messages for a run that has already ended (a notice, a late announcement)."""
+        async with self._transaction() as conn:
+            await insert_outbox_messages(conn, as_uuid(run_id), messages)
 
-    async def outbox_put(self, method: str, payload: Mapping[str, Any], *,
-                         run_id: UUID | str | None = None, coalesce_key: str | None = None,
-                         not_before: datetime | None = None) -> OutboxEntry:
-        """Queues a Slack API call that could not be delivered now. `payload` is the call's
-        arguments without the token. A pending call with the same `coalesce_key` (e.g.
-        "summary:<run id>") is replaced, so only the latest version of a message is sent."""
+    async def outbox_due_streams(self, limit: int = 20) -> list[str]:
+        """Streams with a message due now whose lease is free, oldest due first."""
         async with self._connection() as conn:
             cursor = await conn.execute(
-                "INSERT INTO slack_outbox (run_id, method, payload, coalesce_key, next_attempt_at)"
-                " VALUES (%(run)s, %(method)s, %(payload)s, %(key)s, coalesce(%(at)s, now()))"
-                " ON CONFLICT (coalesce_key) WHERE delivered_at IS NULL AND gave_up_at IS NULL"
-                " DO UPDATE SET run_id = excluded.run_id, method = excluded.method,"
-                " payload = excluded.payload, next_attempt_at = excluded.next_attempt_at"
-                " RETURNING *",
-                {"run": as_uuid(run_id) if run_id is not None else None, "method": method,
-                 "payload": jsonb(payload), "key": coalesce_key,
-                 "at": aware(not_before) if not_before else None})
-            row = await cursor.fetchone()
-        assert row is not None
-        return _outbox_entry(row)
+                "SELECT m.stream, min(m.next_attempt_at) AS due FROM outbox_messages m"
+                " LEFT JOIN outbox_leases l ON l.stream = m.stream AND l.expires_at > now()"
+                " WHERE m.delivered_at IS NULL AND m.gave_up_at IS NULL AND l.stream IS NULL"
+                " GROUP BY m.stream HAVING min(m.next_attempt_at) <= now()"
+                " ORDER BY due LIMIT %s", (positive(limit),))
+            return [row["stream"] for row in await cursor.fetchall()]
 
-    async def outbox_due(self, now: datetime, limit: int = 20, *,
-                         lease_s: float = 60.0) -> list[OutboxEntry]:
-        """Claims the pending calls due at `now`, in due order (then queue order). A claimed call
-        is hidden from other callers for `lease_s` seconds: two deliverers never send the same
-        call, and one whose deliverer died becomes due again when the lease runs out."""
+    async def outbox_take(self, stream: str, holder: str,
+                          lease_s: float) -> list[OutboxEntry] | None:
+        """Takes the stream's lease and returns its pending messages in order; None when
+        another deliverer holds it. The first pending message must be due: a message waiting
+        out a backoff holds back the ones after it."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO outbox_leases (stream, holder, expires_at)"
+                " VALUES (%(stream)s, %(holder)s, now() + make_interval(secs => %(lease)s::float8))"
+                " ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder,"
+                " expires_at = excluded.expires_at"
+                " WHERE outbox_leases.expires_at <= now() OR outbox_leases.holder = %(holder)s"
+                " RETURNING stream", {"stream": stream, "holder": holder, "lease": lease_s})
+            if await cursor.fetchone() is None:
+                return None
+            cursor = await conn.execute(
+                f"SELECT * FROM outbox_messages WHERE stream = %s AND {_PENDING} ORDER BY id",
+                (stream,))
+            return [_outbox_entry(row) for row in await cursor.fetchall()]
+
+    async def outbox_release(self, stream: str, holder: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute("DELETE FROM outbox_leases WHERE stream = %s AND holder = %s",
+                               (stream, holder))
+
+    async def outbox_attempting(self, entry_id: int, stream: str, holder: str,
+                                lease_s: float) -> bool:
+        """Before a call: marks the message in doubt and extends the lease. False when the
+        lease was lost (another deliverer took the stream over): do not send."""
         async with self._connection() as conn:
             cursor = await conn.execute(
-                "WITH due AS (SELECT id, next_attempt_at AS due_at FROM slack_outbox"
-                "  WHERE delivered_at IS NULL AND gave_up_at IS NULL"
-                "  AND next_attempt_at <= %(now)s ORDER BY next_attempt_at, id"
-                "  LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-                " UPDATE slack_outbox o"
-                " SET next_attempt_at = %(now)s + make_interval(secs => %(lease)s::float8)"
-                " FROM due WHERE o.id = due.id RETURNING o.*, due.due_at",
-                {"now": aware(now), "limit": positive(limit), "lease": lease_s})
-            rows = await cursor.fetchall()
-        rows.sort(key=lambda row: (row["due_at"], row["id"]))
-        return [_outbox_entry(row) for row in rows]
+                "WITH lease AS (UPDATE outbox_leases"
+                "  SET expires_at = now() + make_interval(secs => %(lease)s::float8)"
+                "  WHERE stream = %(stream)s AND holder = %(holder)s AND expires_at > now()"
+                "  RETURNING stream)"
+                " UPDATE outbox_messages SET in_doubt = true, attempts = attempts + 1"
+                f" WHERE id = %(id)s AND {_PENDING} AND EXISTS (SELECT 1 FROM lease)"
+                " RETURNING id",
+                {"id": entry_id, "stream": stream, "holder": holder, "lease": lease_s})
+            return await cursor.fetchone() is not None
 
-    async def outbox_delivered(self, entry_id: int) -> OutboxEntry | None:
-        return await self._update_outbox(
-            "UPDATE slack_outbox SET delivered_at = now(), attempts = attempts + 1,"
-            " last_error = NULL WHERE id = %(id)s AND delivered_at IS NULL AND gave_up_at IS NULL"
-            " RETURNING *", {"id": entry_id})
+    async def outbox_delivered(self, entry: OutboxEntry, ts: str, *,
+                               thread_ts: str | None) -> SlackMessage | None:
+        """Marks the message delivered with Slack's `ts` and records it among the run's Slack
+        messages, in one transaction. None if it was already marked (by a deliverer that
+        took over)."""
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE outbox_messages SET delivered_at = now(), ts = %(ts)s, in_doubt = false,"
+                f" last_error = NULL WHERE id = %(id)s AND {_PENDING} RETURNING id",
+                {"id": entry.id, "ts": ts})
+            if await cursor.fetchone() is None:
+                return None
+            if entry.run_id is None:
+                return None
+            return await record_slack_message(
+                conn, entry.run_id, entry.kind, entry.channel, ts, thread_ts=thread_ts,
+                check_id=entry.check_id)
 
-    async def outbox_failed(self, entry_id: int, error: str,
-                            next_attempt_at: datetime | None) -> OutboxEntry | None:
-        """Records a failed attempt; retried at `next_attempt_at`, or never if it is None (a
-        permanent error such as channel_not_found). `error` must not contain a token."""
-        return await self._update_outbox(
-            "UPDATE slack_outbox SET attempts = attempts + 1, last_error = %(error)s,"
-            " next_attempt_at = coalesce(%(next)s, next_attempt_at),"
-            " gave_up_at = CASE WHEN %(next)s::timestamptz IS NULL THEN now() END"
-            " WHERE id = %(id)s AND delivered_at IS NULL AND gave_up_at IS NULL RETURNING *",
-            {"id": entry_id, "error": clean_text(error),
-             "next": aware(next_attempt_at) if next_attempt_at else None})
-
-    async def _update_outbox(self, query: LiteralString,
-                             params: Mapping[str, Any]) -> OutboxEntry | None:
+    async def outbox_retry_later(self, entry_id: int, error: str, at: datetime, *,
+                                 in_doubt: bool) -> None:
+        """The call failed for now; `in_doubt` False when Slack's answer proved nothing was
+        posted (429, a refusal). `error` must not contain a token."""
         async with self._connection() as conn:
-            cursor = await conn.execute(query, params)
+            await conn.execute(
+                "UPDATE outbox_messages SET last_error = %(error)s, next_attempt_at = %(at)s,"
+                f" in_doubt = %(doubt)s WHERE id = %(id)s AND {_PENDING}",
+                {"id": entry_id, "error": clean_text(error), "at": aware(at),
+                 "doubt": in_doubt})
+
+    async def outbox_give_up(self, entry_ids: Sequence[int], error: str) -> None:
+        """Never sends these (Slack refused them for good: the bot is not in the channel)."""
+        if not entry_ids:
+            return
+        async with self._connection() as conn:
+            await conn.execute(
+                "UPDATE outbox_messages SET gave_up_at = now(), last_error = %(error)s,"
+                f" in_doubt = false WHERE id = ANY(%(ids)s) AND {_PENDING}",
+                {"ids": list(entry_ids), "error": clean_text(error)})
+
+    async def outbox_note(self, entry_id: int, payload: Mapping[str, Any]) -> None:
+        """Replaces a pending message's payload (a report remembers its uploaded file's id)."""
+        async with self._connection() as conn:
+            await conn.execute(
+                f"UPDATE outbox_messages SET payload = %s WHERE id = %s AND {_PENDING}",
+                (jsonb(payload), entry_id))
+
+    async def outbox_entries(self, run_id: UUID | str) -> list[OutboxEntry]:
+        """Every outbox message of the run, delivered or not, in order."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM outbox_messages WHERE run_id = %s ORDER BY id",
+                (as_uuid(run_id),))
+            return [_outbox_entry(row) for row in await cursor.fetchall()]
+
+    async def outbox_pending_count(self) -> int:
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                f"SELECT count(*) AS n FROM outbox_messages WHERE {_PENDING}")
             row = await cursor.fetchone()
-        return _outbox_entry(row) if row else None
+        return int(row["n"]) if row else 0
 
 
 def _outbox_entry(row: Mapping[str, Any]) -> OutboxEntry:
-    return OutboxEntry(id=row["id"], run_id=row["run_id"], method=row["method"],
-                       payload=row["payload"], coalesce_key=row["coalesce_key"],
-                       attempts=row["attempts"], created_at=row["created_at"],
+    return OutboxEntry(id=row["id"], stream=row["stream"], run_id=row["run_id"],
+                       kind=SlackMessageKind(row["kind"]), check_id=row["check_id"],
+                       channel=row["channel"], payload=row["payload"], attempts=row["attempts"],
+                       in_doubt=row["in_doubt"], created_at=row["created_at"],
                        next_attempt_at=row["next_attempt_at"], delivered_at=row["delivered_at"],
-                       gave_up_at=row["gave_up_at"], last_error=row["last_error"])
-
+                       ts=row["ts"], gave_up_at=row["gave_up_at"], last_error=row["last_error"])

@@ -124,6 +124,7 @@ class _Injection:
     error: str
     headers: dict[str, str]
     body: str | None  # None: Slack's JSON error body
+    after_processing: bool = False  # the call was carried out before the error was answered
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class SlackEmulator:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.getPermalink": self._chat_get_permalink,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "usergroups.users.list": self._usergroups_users_list,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
@@ -285,6 +288,28 @@ class SlackEmulator:
         with self._lock:
             self._injections.setdefault(method, deque()).extend([injection] * times)
 
+    def inject_periodic(self, every: int, status: int, *, retry_after: int = 0,
+                        after_processing: bool = False) -> None:
+        """Every `every`-th Web API call (counted across methods) fails with `status`: 429
+        `ratelimited` with Retry-After, or a 5xx. With `after_processing`, Slack carries the
+        call out and then answers the error (a post that happened, answered 500: the caller
+        cannot tell it from one that did not)."""
+        error = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}.get(
+            status, "fatal_error")
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        injection = _Injection(status=status, error=error, headers=headers, body=None,
+                               after_processing=after_processing)
+        with self._lock:
+            self._periodic.append((every, injection))
+
+    def clear_faults(self) -> None:
+        """Forgets every injected and periodic fault; history stays."""
+        with self._lock:
+            self._injections.clear()
+            self._periodic.clear()
+            self._periodic_count = 0
+            self._outage = None
+
     def begin_outage(self, status: int = 503) -> None:
         """Every request fails with `status` until `end_outage()` (Slack down for minutes)."""
         with self._lock:
@@ -360,6 +385,8 @@ class SlackEmulator:
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._injections: dict[str, deque[_Injection]] = {}
         self._outage: int | None = None
+        self._periodic: list[tuple[int, _Injection]] = []  # (every n-th call, fault)
+        self._periodic_count = 0
         self._ids = itertools.count(1)
         self._last_ts: tuple[int, int] = (0, 0)
 
@@ -423,7 +450,7 @@ class SlackEmulator:
         token = params.pop("token", None)
         with self._lock:
             injected = self._take_injection(method)
-            if injected is not None:
+            if injected is not None and not injected.after_processing:
                 return self._injected(method, params, encoding, injected)
             handler = self._handlers.get(method)
             if handler is None:
@@ -435,7 +462,10 @@ class SlackEmulator:
                 return self._answer(method, params, encoding, failure(auth_error), warnings)
             incoming = _Incoming(method=method, params=params, encoding=encoding,
                                  base_url=str(request.base_url).rstrip("/"))
-            return self._answer(method, params, encoding, handler(incoming), warnings)
+            answer = handler(incoming)
+            if injected is not None:  # carried out, then answered with the error
+                return self._injected(method, params, encoding, injected)
+            return self._answer(method, params, encoding, answer, warnings)
 
     def _authenticate(self, request: Request, form_token: Any, encoding: str) -> str | None:
         header = request.headers.get("authorization", "")
@@ -457,6 +487,11 @@ class SlackEmulator:
             queue = self._injections.get(key)
             if queue:
                 return queue.popleft()
+        if self._periodic and method not in ("upload_url", "response_url"):
+            self._periodic_count += 1
+            for every, injection in self._periodic:
+                if self._periodic_count % every == 0:
+                    return injection
         return None
 
     def _injected(self, method: str, params: dict[str, Any], encoding: str,
@@ -659,6 +694,40 @@ class SlackEmulator:
         if channel is None or (channel.is_private and not channel.is_member):
             return failure("channel_not_found")
         return success({"channel": channel.as_slack()})
+
+    def _conversations_history(self, call: _Incoming) -> Answer:
+        """Top-level messages, newest first, as Slack pages them (`limit`, default 100);
+        `metadata` only with include_all_metadata, as in Slack."""
+        channel = self._resolve_channel(call.params.get("channel"))
+        if channel is None or (channel.is_private and not channel.is_member):
+            return failure("channel_not_found")
+        limit = int(call.params.get("limit") or 100)
+        found = [m for m in self._history if m.channel == channel.id
+                 and (not m.is_reply or m.subtype == "thread_broadcast")]
+        found.reverse()
+        shown = [self._listed(m, call.params) for m in found[:limit]]
+        return success({"messages": shown, "has_more": len(found) > limit})
+
+    def _conversations_replies(self, call: _Incoming) -> Answer:
+        """The parent, then its replies oldest first, as Slack lists a thread."""
+        channel = self._resolve_channel(call.params.get("channel"))
+        if channel is None or (channel.is_private and not channel.is_member):
+            return failure("channel_not_found")
+        ts = str(call.params.get("ts") or "")
+        parent = self._find(channel.id, ts)
+        if parent is None:
+            return failure("thread_not_found")
+        replies = [m for m in self._history
+                   if m.channel == channel.id and m.is_reply and m.thread_ts == ts]
+        limit = int(call.params.get("limit") or 1000)
+        shown = [self._listed(m, call.params) for m in [parent, *replies][:limit]]
+        return success({"messages": shown, "has_more": len(replies) + 1 > limit})
+
+    def _listed(self, message: Message, params: dict[str, Any]) -> dict[str, Any]:
+        shape = message.as_slack()
+        if not is_true(params.get("include_all_metadata")):
+            shape.pop("metadata", None)
+        return shape
 
     def _usergroups_users_list(self, call: _Incoming) -> Answer:
         # Slack's shape: {"ok": true, "users": ["U060R4BJ4", "W123A4BC5"]}.
