@@ -60,7 +60,7 @@ def _app(kind: str) -> Any:
 def main() -> None:
     kind = os.environ.get("BENCH_APP", "bot")
     port = int(os.environ["BENCH_PORT"])
-    # The bot's processes log at INFO to stderr (bot/service_commands.py); so does this one.
+    # The bot's processes log at INFO to stderr (bot/cli/_service.py); so does this one.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # As `smokebot serve` runs uvicorn, but on loopback.

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from checks.errors import UsageError
+from bot.errors import SettingError
+from bot.webhooks.sources import deploy_sources
 from checks.secrets import Secret
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "debug_from_env"]
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -28,7 +32,7 @@ class Settings:
     update_interval_s: float = 1.0  # at most one summary update a second
     heartbeat_s: float = 5.0
     stale_after_s: float = 30.0
-    webhook_secrets: Mapping[str, Secret] = field(default_factory=dict)
+    webhook_secrets: Mapping[str, Secret] = field(default_factory=dict)  # by deploy source name
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,24 +43,18 @@ class Settings:
             return Secret(value) if value else None
 
         def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            if raw is None or raw == "":
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise UsageError(f"{name} must be a number of seconds, got {raw!r}") from None
+            return _seconds(env, name, default)
 
-        api_url = env.get("SLACK_API_URL") or SLACK_API_URL
-        webhook_secrets = {source: s for source in ("github", "argocd", "deploy")
-                           if (s := secret(f"SMOKEBOT_{source.upper()}_WEBHOOK_SECRET"))}
+        api_url = _url(env, "SLACK_API_URL", SLACK_API_URL, _HTTP, may_hold_password=False)
+        webhook_secrets = {source.name: s for source in deploy_sources()
+                           if (s := secret(source.secret_env))}
         return cls(
             slack_bot_token=secret("SLACK_BOT_TOKEN"),
             slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
             slack_app_token=secret("SLACK_APP_TOKEN"),
             slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
-            redis_url=env.get("REDIS_URL") or cls.redis_url,
-            database_url=env.get("DATABASE_URL") or cls.database_url,
+            redis_url=_url(env, "REDIS_URL", cls.redis_url, _REDIS, may_hold_password=True),
+            database_url=_database_url(env, "DATABASE_URL", cls.database_url),
             config_path=env.get("SMOKEBOT_CONFIG") or cls.config_path,
             key_prefix=env.get("SMOKEBOT_KEY_PREFIX") or cls.key_prefix,
             db_schema=env.get("SMOKEBOT_DB_SCHEMA") or cls.db_schema,
@@ -71,3 +69,90 @@ class Settings:
         found = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
                  *self.webhook_secrets.values()]
         return [s for s in found if s is not None]
+
+
+# --- parsing one variable ---------------------------------------------------------------------
+# Each parser names the variable, what it holds and what was expected. A value that may carry
+# a password (a DSN, a Redis URL) is never quoted back: the message says what is wrong with it.
+
+_HTTP = ("http", "https")
+_REDIS = ("redis", "rediss", "unix")
+_POSTGRES = ("postgresql", "postgres")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise SettingError(f"{name}={raw!r}: expected a number of seconds > 0 "
+                           f"(default {default:g})")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise SettingError(f"{name}={raw!r}: expected 1, true, yes or on, or 0, false, no or off")
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...], *,
+         may_hold_password: bool) -> str:
+    """A URL with one of `schemes` and, but for unix://, a host."""
+    raw = env.get(name) or default
+    problem = _url_problem(raw, schemes)
+    if problem:
+        expected = " or ".join(f"{scheme}://" for scheme in schemes)
+        shown = " (value not shown: it may hold a password)" if may_hold_password else f"={raw!r}"
+        raise SettingError(f"{name}{shown}: expected a URL starting with {expected}; {problem}")
+    return raw
+
+
+def _database_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """A postgresql:// URL, or a libpq `key=value` connection string; the store reports what
+    libpq finds wrong within either, and the password is never shown."""
+    raw = env.get(name) or default
+    if "://" not in raw and "=" in raw:
+        return raw
+    problem = _url_problem(raw, _POSTGRES, host_required=False)
+    if problem:
+        raise SettingError(f"{name} (value not shown: it may hold a password): expected a "
+                           f"postgresql://user@host:port/database URL or a libpq key=value "
+                           f"string; {problem}")
+    return raw
+
+
+def _url_problem(raw: str, schemes: tuple[str, ...], *, host_required: bool = True) -> str:
+    """What is wrong with `raw` as a URL with one of `schemes`, in words that quote nothing
+    after the scheme; "" when nothing is."""
+    scheme, sep, _ = raw.partition("://")
+    if not sep or not scheme:
+        return "it has no scheme://"
+    if not _SCHEME.fullmatch(scheme):
+        return "its scheme is malformed"  # and may be a user name and password: not shown
+    if scheme.lower() not in schemes:
+        return f"its scheme is {scheme!r}"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "its host or port is malformed"
+    if host_required and scheme.lower() != "unix" and not parts.hostname:
+        return "it names no host"
+    return ""
+
+
+def debug_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """SMOKEBOT_DEBUG: show the traceback of an unexpected error (the CLI's --debug)."""
+    return _flag(os.environ if env is None else env, "SMOKEBOT_DEBUG", False)

@@ -1,4 +1,5 @@
-"""The `smokebot` command line: run a suite from a terminal or CI, validate it, list it."""
+"""The engine's commands: `run` a suite from a terminal or CI, `validate` it, `list` it, print
+its `schema`. They import nothing of Slack, Redis or the store."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 
+from bot.cli._bridge import output_redactor
 from checks.config import Suite, load_suite
 from checks.errors import SmokebotError, UsageError
 from checks.plan import RunPlan, build_plan
 from checks.redact import RedactingFilter, Redactor
 from checks.results import RunResult
+
+__all__ = ["list_checks", "run", "schema", "validate"]
 
 DEFAULT_CONFIG = "smoketest.yaml"
 
@@ -28,29 +30,9 @@ def _config_path(value: str | None) -> Path:
     return Path(value or os.environ.get("SMOKEBOT_CONFIG") or DEFAULT_CONFIG)
 
 
-def _fail(error: SmokebotError) -> NoReturn:
-    console = Console(stderr=True, highlight=False)
-    # One line per error, never wrapped: `file:line:column: message` stays greppable in CI logs.
-    for each in (error, *getattr(error, "others", ())):
-        console.print(f"[bold red]error:[/] {_escape(each.render())}", soft_wrap=True)
-    sys.exit(error.exit_code)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-    return escape(text)
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Every SmokebotError becomes one message on stderr and its exit code, no traceback."""
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SmokebotError as exc:
-            _fail(exc)
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+config_option = click.option(
+    "--config", "-c", "config", metavar="FILE",
+    help=f"Suite file (default: $SMOKEBOT_CONFIG or ./{DEFAULT_CONFIG}).")
 
 
 def _parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -87,7 +69,7 @@ def _report_folder_ready(path: Path) -> None:
         raise UsageError(f"cannot write a report to {path}: its folder is not writable")
 
 
-def write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str) -> None:
     """Writes next to the target then renames, so a report is never half-written."""
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -99,18 +81,7 @@ def write_atomically(path: Path, text: str) -> None:
         raise UsageError(f"cannot write a report to {path}: {exc.strerror or exc}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="smokebot")
-def cli() -> None:
-    """Smoke-test a deployed environment and report what works and what does not."""
-
-
-config_option = click.option(
-    "--config", "-c", "config", metavar="FILE",
-    help=f"Suite file (default: $SMOKEBOT_CONFIG or ./{DEFAULT_CONFIG}).")
-
-
-@cli.command()
+@click.command()
 @click.argument("environment")
 @config_option
 @click.option("--only", multiple=True, metavar="FILTERS",
@@ -127,7 +98,6 @@ config_option = click.option(
 @click.option("--concurrency", type=click.IntRange(1, 1000), help="Checks running at once.")
 @click.option("--version-label", "version", help="The version under test, for the reports.")
 @click.option("--verbose", "-v", is_flag=True, help="Log what the checks do.")
-@_user_errors
 def run(environment: str, config: str | None, only: tuple[str, ...], variables: tuple[str, ...],
         markdown: Path | None, json_path: Path | None, junit: Path | None,
         concurrency: int | None, version: str | None, verbose: bool) -> None:
@@ -136,7 +106,7 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
     from checks.report import render_json, render_junit, render_markdown, render_summary
 
     suite = load_suite(_config_path(config))
-    redactor = Redactor()
+    redactor = output_redactor()  # the plan registers the suite's secrets with it
     _setup_logging(redactor, verbose)
     plan = build_plan(suite, environment, only=_split_filters(only), redactor=redactor,
                       overrides=_parse_vars(variables))
@@ -155,16 +125,14 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
         if path is None:
             continue
         try:
-            write_atomically(path, render())
+            _write_atomically(path, render())
         except UsageError as exc:  # still write the other reports
             unwritten.append(exc)
             continue
         # A path is text, not rich markup: `reports/[ci]/run.md` must print as it is.
         console.print(f"wrote {path}", markup=False, soft_wrap=True)
     if unwritten:
-        error, *others = unwritten
-        error.others = others  # type: ignore[attr-defined]
-        _fail(error)
+        raise ExceptionGroup("some reports could not be written", unwritten)
     sys.exit(result.verdict.exit_code)
 
 
@@ -193,9 +161,8 @@ async def _run_with_progress(plan: RunPlan, console: Console, concurrency: int |
                               cancel=cancel, version=version, trigger="cli")
 
 
-@cli.command()
+@click.command()
 @config_option
-@_user_errors
 def validate(config: str | None) -> None:
     """Check the suite file: structure, check types and parameters, references."""
     path = _config_path(config)
@@ -207,10 +174,9 @@ def validate(config: str | None) -> None:
                f"{len(suite.categories)} categories, {checks} checks)")
 
 
-@cli.command(name="list")
+@click.command(name="list")
 @click.argument("environment", required=False)
 @config_option
-@_user_errors
 def list_checks(environment: str | None, config: str | None) -> None:
     """List the environments, or the checks that run in ENVIRONMENT."""
     suite = load_suite(_config_path(config))
@@ -241,25 +207,8 @@ def _print_plan(suite: Suite, plan: RunPlan) -> None:
             click.echo(f"  {'':<28} {'':<18} {plan.redactor.redact(check.description)}")
 
 
-@cli.command()
+@click.command()
 def schema() -> None:
     """Print the suite file's JSON Schema (for editor completion)."""
     from checks.schema import suite_json_schema
     click.echo(json.dumps(suite_json_schema(), indent=2))
-
-
-def _add_service_commands() -> None:
-    from bot.service_commands import deliveries, history, migrate, serve, worker
-    for command in (serve, worker, migrate, history, deliveries):
-        cli.add_command(command)
-
-
-_add_service_commands()
-
-
-def main() -> None:
-    cli(prog_name="smokebot")
-
-
-if __name__ == "__main__":
-    main()

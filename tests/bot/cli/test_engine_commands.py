@@ -1,5 +1,5 @@
-"""`smokebot` from the command line: exit codes, filters, variables, report files, config
-lookup, validate/list/schema, redaction of every output, and Ctrl-C.
+"""The engine's commands (`smokebot run`, `validate`, `list`, `schema`): exit codes, filters,
+variables, report files, config lookup, redaction of every output, and Ctrl-C.
 
 The checks are real `http` checks against the demo target served on loopback. Most tests run
 the CLI in-process with click's CliRunner; those about signals, the real entry point or what
@@ -37,7 +37,7 @@ from checks.kinds import kind_names
 from demo.target import create_app
 from tests.support.asgi import free_port, serve_asgi
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 OPENAI_DEGRADED = 'services.ai_providers.openai: expected "healthy", got "degraded"'
 
 
