@@ -12,6 +12,7 @@ from bot.errors import StoreError
 from bot.queue import RunQueue
 from bot.settings import Settings
 from bot.slack.client import create_slack_client
+from bot.slack.usergroups import GroupMembersCache
 from bot.store import Store
 from bot.suites import SuiteSource
 from checks.redact import Redactor
@@ -30,7 +31,14 @@ class Services:
     slack: AsyncWebClient
     suites: SuiteSource
     redactor: Redactor = field(default_factory=Redactor)
+    group_members: GroupMembersCache = field(default_factory=GroupMembersCache)
+    # Delivers runs' messages; retries nothing by itself (bot/slack/client.py says why).
+    sender: AsyncWebClient = None  # type: ignore[assignment]
     _migrating: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sender is None:
+            self.sender = create_slack_client(self.settings, retries=0)
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Services:

@@ -4,15 +4,12 @@ or an error into the ephemeral reply the user sees."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from bot.authz import Decision, authorize
-from bot.errors import QueueUnavailable, StoreUnavailable
+from bot.errors import GroupLookupFailed, QueueUnavailable, StoreUnavailable
 from bot.runs import RunTicket
 from bot.services import Services
 from bot.slack import render
@@ -22,24 +19,6 @@ from checks.errors import SmokebotError
 __all__ = ["authorize_request", "reply_for_error", "reply_for_ticket"]
 
 log = logging.getLogger("smokebot.slack")
-GROUP_CACHE_S = 300.0
-_group_cache: dict[str, tuple[float, frozenset[str]]] = {}
-
-
-class _GroupLookupFailed(Exception):
-    """Slack would not list a user group's members: the request is refused, not crashed."""
-
-    def __init__(self, group: str, problem: str) -> None:
-        super().__init__(problem)
-        where = f"could not look up the members of <!subteam^{group}> in Slack ({problem})"
-        if problem == "no_such_subteam":
-            self.reason = f"{where}; ask an admin to fix allowed_usergroups in the suite file."
-        elif problem == "missing_scope":
-            self.reason = f"{where}; the bot needs the usergroups:read scope."
-        elif problem.startswith("HTTP ") or problem == "Slack did not answer":
-            self.reason = f"{where}; try again shortly."
-        else:
-            self.reason = f"{where}; ask an admin to check allowed_usergroups."
 
 
 async def authorize_request(services: Services, environment: str, user: str, channel: str, *,
@@ -50,26 +29,11 @@ async def authorize_request(services: Services, environment: str, user: str, cha
     if env is None:
         return Decision(True)  # request_run reports the unknown environment with the choices
 
-    async def members(group: str) -> frozenset[str]:
-        cached = _group_cache.get(group)
-        if cached and time.monotonic() - cached[0] < GROUP_CACHE_S:
-            return cached[1]
-        try:
-            response = await services.slack.usergroups_users_list(usergroup=group)
-        except SlackApiError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            problem = (f"HTTP {status}" if status >= 500 or status == 429
-                       else str(exc.response.get("error") or "unknown_error"))
-            raise _GroupLookupFailed(group, problem) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise _GroupLookupFailed(group, "Slack did not answer") from exc
-        found: frozenset[str] = frozenset(response.get("users", []))
-        _group_cache[group] = (time.monotonic(), found)
-        return found
-
+    # User groups are listed through the services' cache: one Slack call per group a while.
+    members = functools.partial(services.group_members.members, services.slack)
     try:
         decision = await authorize(env.slack, environment, user, channel, members)
-    except _GroupLookupFailed as exc:
+    except GroupLookupFailed as exc:
         log.warning("user group lookup failed: %s", exc.reason)
         decision = Decision(False, exc.reason)
     entry = services.store.audit(user, action, environment=environment,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
+from bot.acknowledgements import open_acknowledge_modal
 from bot.runs import request_run
 from bot.services import Services
 from bot.slack import render
@@ -15,6 +17,8 @@ from bot.slack.gate import authorize_request, reply_for_error, reply_for_ticket
 from bot.store import TriggerKind
 from checks.errors import SmokebotError, UsageError
 from checks.results import Status
+
+_Reply = TypeVar("_Reply", render.SlackMessage, render.SlackMessage | None)
 
 
 def register(app: AsyncApp, services: Services) -> None:
@@ -43,26 +47,19 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()  # views.open must follow within the trigger's 3 s
         try:
             run_id = UUID(body["actions"][0]["value"])
-            run = await services.store.get_run(run_id)
-            if run is None:
-                raise UsageError("that run is no longer in the history store")
-            decision = await authorize_request(
-                services, run.environment, body["user"]["id"],
-                body.get("channel", {}).get("id", ""), action="open-acknowledge",
-                detail={"run_id": str(run_id)})
-            if not decision.allowed:  # acknowledging hides a failure: same rules as running
-                await _reply(respond, render.render_refusal(decision.reason))
-                return
-            failed = [r for r in await services.store.results(run_id) if r.status.is_problem]
-            await services.slack.views_open(trigger_id=body["trigger_id"],
-                                            view=render.render_ack_modal(str(run_id), failed))
-        except (SmokebotError, ValueError, KeyError) as exc:
-            message = reply_for_error(exc if isinstance(exc, SmokebotError)
-                                      else UsageError(f"cannot acknowledge: {exc}"))
-            await _reply(respond, message)
+            user, trigger_id = body["user"]["id"], body["trigger_id"]
+        except (ValueError, KeyError) as exc:
+            await _reply(respond, reply_for_error(UsageError(f"cannot acknowledge: {exc}")))
+            return
+        refusal = await _guarded(open_acknowledge_modal(
+            services, run_id, user=user, channel=body.get("channel", {}).get("id", ""),
+            trigger_id=trigger_id))
+        if refusal is not None:
+            await _reply(respond, refusal)
 
 
-async def _guarded(work: Any) -> render.SlackMessage:
+async def _guarded(work: Awaitable[_Reply]) -> _Reply | render.SlackMessage:
+    """The work's reply, or the reply for the SmokebotError it raised."""
     try:
         return await work
     except SmokebotError as exc:
@@ -75,7 +72,8 @@ async def _reply(respond: AsyncRespond, message: render.SlackMessage, *,
                   replace_original=replace)
 
 
-async def rerun(services: Services, body: dict[str, Any], *, only_failed: bool) -> render.SlackMessage:
+async def rerun(services: Services, body: dict[str, Any], *,
+                only_failed: bool) -> render.SlackMessage:
     run_id = UUID(body["actions"][0]["value"])
     user, channel = body["user"]["id"], body.get("channel", {}).get("id", "")
     original = await services.store.get_run(run_id)

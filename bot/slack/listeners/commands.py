@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.cancellation import cancel_runs
 from bot.services import Services
 from bot.slack import render
 from bot.slack.commands import CommandKind, parse_command
@@ -62,30 +63,3 @@ async def handle_smoketest(services: Services, body: dict[str, Any]) -> render.S
         trigger_detail=f"/smoketest {body.get('text', '').strip()}".strip(),
         response_url=body.get("response_url"))
     return await reply_for_ticket(services, ticket)
-
-
-async def cancel_runs(services: Services, environment: str | None, user: str,
-                      channel: str) -> render.SlackMessage:
-    """Cancels the active runs that this user may run from this channel (the same rules as
-    starting one); each decision is audited."""
-    active = await services.store.active_runs(environment)
-    if not active:
-        where = f" for {environment}" if environment else ""
-        return render.render_error(f"Nothing is queued or running{where}.")
-    cancelled: list[str] = []  # the environments of the runs being cancelled
-    refusals: list[str] = []
-    for run in active:
-        decision = await authorize_request(services, run.environment, user, channel,
-                                           action="cancel", detail={"run_id": str(run.id)})
-        if not decision.allowed:
-            refusals.append(decision.reason)
-            continue
-        await services.queue.request_cancel(str(run.id))
-        if run.status.value == "queued":
-            await services.store.mark_cancelled(run.id, f"cancelled by <@{user}> before it started")
-            await services.queue.release_environment(run.environment, str(run.id))
-        cancelled.append(run.environment)
-    if not cancelled:
-        return render.render_refusal(refusals[0])
-    names = ", ".join(sorted(set(cancelled)))
-    return render.SlackMessage(text=f"Cancelling {len(cancelled)} run(s) of {names}.", blocks=[])
