@@ -32,6 +32,7 @@ class Settings:
     update_interval_s: float = 1.0  # at most one summary update a second
     heartbeat_s: float = 5.0
     stale_after_s: float = 30.0
+    delivery_lease_s: float = 30.0  # a deliverer silent this long loses a run's messages
     webhook_secrets: Mapping[str, Secret] = field(default_factory=dict)  # by deploy source name
 
     @classmethod
@@ -61,6 +62,7 @@ class Settings:
             update_interval_s=number("SMOKEBOT_UPDATE_INTERVAL", cls.update_interval_s),
             heartbeat_s=number("SMOKEBOT_HEARTBEAT", cls.heartbeat_s),
             stale_after_s=number("SMOKEBOT_STALE_AFTER", cls.stale_after_s),
+            delivery_lease_s=number("SMOKEBOT_DELIVERY_LEASE", cls.delivery_lease_s),
             webhook_secrets=webhook_secrets,
         )
 

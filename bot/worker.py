@@ -5,7 +5,7 @@ For every run it takes, the worker
   run was cancelled, superseded or interrupted meanwhile, is never executed again);
 - calls the job function `job(run_id, worker_id=..., cancel=event)`, which claims the run with
   `store.mark_running` (bot/execution.py's `execute_run` does) and stops when `cancel` is set;
-- heartbeats every `heartbeat_s`: `store.heartbeat(run_id)` and the environment's claim;
+- heartbeats every `heartbeat_s` (`store.heartbeat(run_id)`);
 - sets `cancel` when someone asks for it (`RunQueue.request_cancel`), when the job outlives
   its timeout, or when the store says the run ended elsewhere; a job that has not stopped
   `cancel_grace_s` later has its task cancelled and the run is ended in the store for it;
@@ -15,6 +15,11 @@ For every run it takes, the worker
 
 Alongside the jobs, every worker runs the reaper (bot/reaper.py), which ends the runs of
 workers that died.
+
+`after_run(run_id)` is called once a job has ended the run by itself: it delivers the messages
+the run wrote to the outbox. It runs outside the supervision above (no heartbeat, cancel or
+timeout applies to it): a finished run is never cancelled; a worker stopped meanwhile leaves
+the rest to another worker's outbox loop.
 
 `on_interrupted(run_id)` is called whenever the worker, not the job, ended a run (reaped,
 timed out, forcibly cancelled, stopped by a shutdown, or the job raised): the run's own
@@ -33,7 +38,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from bot.errors import QueueUnavailable, StoreUnavailable
-from bot.queue import DEFAULT_CLAIM_TTL_S, QueuedRun, RunQueue, default_worker_id
+from bot.queue import QueuedRun, RunQueue, default_worker_id
 from bot.reaper import OnInterrupted, notify_interrupted, run_reaper
 from bot.store import Run, RunStatus, Store
 
@@ -60,7 +65,6 @@ class WorkerOptions:
     cancel_poll_s: float = 1.0  # how often a running run's cancel flag is read
     cancel_grace_s: float = 15.0  # a job asked to stop has this long before it is cancelled
     shutdown_grace_s: float = 25.0  # within Kubernetes' default 30 s termination grace
-    claim_ttl_s: float = DEFAULT_CLAIM_TTL_S
     store_wait_s: float = 60.0  # PostgreSQL down when a run is taken: wait this long for it
 
 
@@ -76,18 +80,19 @@ class _Ending(enum.Enum):
 async def run_worker(queue: RunQueue, store: Store, job: RunJob, *,
                      options: WorkerOptions = WorkerOptions(),
                      on_interrupted: OnInterrupted | None = None,
+                     after_run: OnInterrupted | None = None,
                      stop: asyncio.Event | None = None, worker_id: str | None = None,
                      handle_signals: bool = True) -> None:
     """Runs until SIGTERM/SIGINT (with `handle_signals`) or until `stop` is set."""
     stop = stop or asyncio.Event()
     supervisor = _Supervisor(queue, store, job, options, on_interrupted, stop,
-                             worker_id or default_worker_id())
+                             worker_id or default_worker_id(), after_run=after_run)
     removers = _handle_signals(stop, supervisor.hurry) if handle_signals else []
     log.info("worker %s started: %d run(s) at once, queue %r", supervisor.worker_id,
              options.concurrency, queue.prefix)
     reaper = asyncio.create_task(run_reaper(
         store, queue, on_interrupted, interval_s=options.reap_interval_s,
-        stale_after_s=options.stale_after_s, claim_ttl_s=options.claim_ttl_s, stop=stop))
+        stale_after_s=options.stale_after_s, stop=stop))
     try:
         await queue.consume(supervisor.handle, concurrency=options.concurrency, stop=stop,
                             worker_id=supervisor.worker_id)
@@ -124,9 +129,10 @@ def _handle_signals(stop: asyncio.Event,
 class _Supervisor:
     def __init__(self, queue: RunQueue, store: Store, job: RunJob, options: WorkerOptions,
                  on_interrupted: OnInterrupted | None, stop: asyncio.Event,
-                 worker_id: str) -> None:
+                 worker_id: str, *, after_run: OnInterrupted | None = None) -> None:
         self.queue, self.store, self.job, self.options = queue, store, job, options
         self.on_interrupted, self.stop, self.worker_id = on_interrupted, stop, worker_id
+        self.after_run = after_run
         self._hurry = asyncio.Event()
 
     def hurry(self) -> None:
@@ -143,7 +149,7 @@ class _Supervisor:
         ending = await self._supervise(queued, task, cancel)
         failure = None if task.cancelled() or not task.done() else task.exception()
         if ending is None and failure is None:
-            await self._release(queued)
+            await notify_interrupted(self.after_run, queued.run_id)
             return
         if failure is not None:
             log.error("run %s failed in the worker: %s", queued.run_id,
@@ -226,11 +232,6 @@ class _Supervisor:
         """False when the run has ended without its job; True while it goes on (or has not
         been claimed by its job yet); None when the store cannot say."""
         try:
-            await self.queue.refresh_claim(queued.environment, queued.run_id,
-                                           self.options.claim_ttl_s)
-        except QueueUnavailable as exc:
-            log.warning("run %s: claim not refreshed: %s", queued.run_id, exc)
-        try:
             if await self.store.heartbeat(queued.run_id):
                 return True
             run = await self.store.get_run(queued.run_id)
@@ -270,16 +271,8 @@ class _Supervisor:
         except StoreUnavailable as exc:
             # The run keeps its stale heartbeat: the reaper ends it once the store is back.
             log.warning("run %s: could not record how it ended: %s", run_id, exc)
-        await self._release(queued)
         if ended is not None:
             await notify_interrupted(self.on_interrupted, run_id)
-
-    async def _release(self, queued: QueuedRun) -> None:
-        try:
-            await self.queue.release_environment(queued.environment, queued.run_id)
-        except QueueUnavailable as exc:
-            log.warning("run %s: environment claim not released (it expires): %s",
-                        queued.run_id, exc)
 
 
 async def _cancel_task(task: asyncio.Task[object], run_id: str) -> None:

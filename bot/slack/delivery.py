@@ -41,9 +41,11 @@ __all__ = ["DELIVERY_EVENT", "deliver_due", "deliver_run", "post_response_url"]
 log = logging.getLogger("smokebot.slack")
 
 DELIVERY_EVENT = "smokebot_message"  # the metadata event type of every post we make
-LEASE_S = 60.0  # a deliverer that stops for this long loses the run to another
-TRIES_PER_PASS = 4  # calls of one message in one pass before it waits for the outbox loop
-LONGEST_INLINE_WAIT_S = 10.0  # a longer Retry-After is waited out by the outbox loop instead
+TRIES_PER_PASS = 8  # tries of one message in one pass before it waits out a backoff
+FIRST_DELIVERY_PATIENCE_S = 30.0  # how long the worker that ran a run waits on its messages
+# A longer Retry-After is waited out by the outbox loop instead; also keeps every pause well
+# inside the delivery lease (settings.delivery_lease_s), which each attempt extends.
+LONGEST_INLINE_WAIT_S = 10.0
 RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0)  # between passes, by attempts so far
 RESPONSE_URL_TIMEOUT_S = 5.0
 
@@ -61,10 +63,21 @@ def _holder() -> str:
 
 
 async def deliver_run(services: Services, run_id: UUID | str, *,
-                      stop: asyncio.Event | None = None) -> bool:
-    """Sends the run's pending messages in order; True when none is left pending. Returns
-    False at once when another deliverer holds the run (it sends them)."""
-    return await _deliver_stream(services, run_stream(run_id), stop=stop)
+                      stop: asyncio.Event | None = None,
+                      patience_s: float = FIRST_DELIVERY_PATIENCE_S) -> bool:
+    """Sends the run's pending messages in order; True when none is left pending. A message
+    waiting out a backoff is waited for while `patience_s` lasts; after that, or when another
+    deliverer holds the run, the rest is left to the outbox loop (`deliver_due`)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_s
+    while True:
+        done, retry_at = await _deliver_stream(services, run_stream(run_id), stop=stop)
+        if done or retry_at is None or (stop is not None and stop.is_set()):
+            return done
+        wait = max(0.0, (retry_at - datetime.now(timezone.utc)).total_seconds())
+        if loop.time() + wait > deadline:
+            return False
+        await asyncio.sleep(wait)
 
 
 async def deliver_due(services: Services, *, limit: int = 20,
@@ -75,27 +88,30 @@ async def deliver_due(services: Services, *, limit: int = 20,
     for stream in await services.store.outbox_due_streams(limit):
         if stop is not None and stop.is_set():
             break
-        if await _deliver_stream(services, stream, stop=stop):
-            done += 1
+        finished, _ = await _deliver_stream(services, stream, stop=stop)
+        done += finished
     return done
 
 
 async def _deliver_stream(services: Services, stream: str, *,
-                          stop: asyncio.Event | None) -> bool:
+                          stop: asyncio.Event | None) -> tuple[bool, datetime | None]:
+    """(True, None) when nothing is left pending; else (False, when the next message is due),
+    or (False, None) when another deliverer has the stream or it was stopped."""
     store, holder = services.store, _holder()
-    entries = await store.outbox_take(stream, holder, LEASE_S)
+    entries = await store.outbox_take(stream, holder, services.settings.delivery_lease_s)
     if entries is None:
-        return False
+        return False, None
     try:
         for entry in entries:
             if stop is not None and stop.is_set():
-                return False
+                return False, None
             if entry.next_attempt_at > datetime.now(timezone.utc):
-                return False  # waiting out its backoff; the outbox loop comes back for it
-            outcome = await _Delivery(services, entry, holder).send()
+                return False, entry.next_attempt_at  # waiting out its backoff
+            delivery = _Delivery(services, entry, holder)
+            outcome = await delivery.send()
             if outcome == _Sent.STOPPED:
-                return False
-        return True
+                return False, delivery.retry_at
+        return True, None
     finally:
         try:
             await store.outbox_release(stream, holder)
@@ -112,6 +128,7 @@ class _Delivery:
         self.slack = services.sender
         self.in_doubt = entry.in_doubt
         self.file_id: str | None = entry.payload.get("file_id")
+        self.retry_at: datetime | None = None  # set when the message waits out a backoff
 
     async def send(self) -> str:
         entry = self.entry
@@ -129,8 +146,9 @@ class _Delivery:
                         await self._delivered(found, summary)
                         return _Sent.DELIVERED
                     self.in_doubt = False  # looked: the earlier attempt posted nothing
-                if not await self.store.outbox_attempting(entry.id, entry.stream, self.holder,
-                                                          LEASE_S):
+                if not await self.store.outbox_attempting(
+                        entry.id, entry.stream, self.holder,
+                        self.services.settings.delivery_lease_s):
                     log.warning("outbox of %s taken over by another deliverer", entry.stream)
                     return _Sent.STOPPED
                 ts = await self._attempt(summary)
@@ -282,6 +300,7 @@ class _Delivery:
     async def _later(self, error: str, wait_s: float) -> None:
         backoff = RETRY_BACKOFF_S[min(self.entry.attempts, len(RETRY_BACKOFF_S) - 1)]
         at = datetime.now(timezone.utc) + timedelta(seconds=max(wait_s, backoff))
+        self.retry_at = at
         log.warning("run %s: Slack unavailable, %s message %d waits until %s: %s",
                     self.entry.run_id, self.entry.kind.value, self.entry.id,
                     at.isoformat(timespec="seconds"), error)

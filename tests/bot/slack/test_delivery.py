@@ -132,7 +132,7 @@ async def test_a_reply_failing_part_way_does_not_post_the_earlier_ones_again(
     run = await _finished_run(services, [_summary("staging: 3 failed"), _reply(1), _reply(2),
                                          _reply(3)])
     emulator.inject_periodic(3, 503)  # update, reply 1, then reply 2 fails
-    assert await deliver_run(services, run.id) is False
+    assert await deliver_run(services, run.id, patience_s=0) is False
     parent = await _summary_ts(services, run)
     assert _thread_texts(emulator, parent) == ["reply 1"]
     emulator.clear_faults()
@@ -145,7 +145,7 @@ async def test_a_post_that_happened_but_was_answered_500_is_found_not_posted_aga
     monkeypatch.setattr(delivery, "TRIES_PER_PASS", 1)  # the next pass is another deliverer
     run = await _finished_run(services, [_summary("staging: 1 failed"), _reply(1)])
     emulator.inject_periodic(2, 500, after_processing=True)  # the reply's post
-    assert await deliver_run(services, run.id) is False
+    assert await deliver_run(services, run.id, patience_s=0) is False
     [_, reply] = await services.store.outbox_entries(run.id)
     assert reply.in_doubt and reply.delivered_at is None
     emulator.clear_faults()
@@ -162,7 +162,7 @@ async def test_a_summary_never_posted_live_is_posted_with_its_replies_in_its_thr
     run = await _finished_run(services, [_summary("staging: 1 failed"), _reply(1)],
                               live_summary=False)
     emulator.begin_outage()
-    assert await deliver_run(services, run.id) is False  # Slack down: nothing is lost
+    assert await deliver_run(services, run.id, patience_s=0) is False  # Slack down: nothing is lost
     emulator.end_outage()
     await _deliver_until_done(services, run)
     [parent] = [m for m in emulator.messages(CHANNEL)]
@@ -188,7 +188,7 @@ async def test_a_channel_the_bot_is_not_in_gives_up_the_run_instead_of_retrying(
         services: Services, emulator: SlackEmulator) -> None:
     run = await _finished_run(services, [_summary(), _reply(1), _report()], live_summary=False)
     emulator.set_bot_membership(CHANNEL, False)
-    assert await deliver_run(services, run.id) is False
+    assert await deliver_run(services, run.id, patience_s=0) is False
     entries = await services.store.outbox_entries(run.id)
     assert all(e.gave_up_at is not None and e.last_error == "not_in_channel" for e in entries)
     assert await deliver_due(services) == 0
