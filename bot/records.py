@@ -19,9 +19,10 @@ from uuid import UUID
 from checks.errors import UsageError
 from checks.results import Status, Verdict
 
-__all__ = ["Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry", "PreviousFailure",
-           "Run", "RunCounts", "RunRequest", "RunStatus", "SlackMessage", "SlackMessageKind",
-           "TriggerKind", "WebhookDelivery", "WebhookOutcome", "WebhookSource", "as_uuid"]
+__all__ = ["Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry", "OutboxMessage", "PreviousFailure",
+           "Run", "RunCounts", "RunRequest", "RunStatus", "RunStart", "RunTicket", "SlackMessage",
+           "SlackMessageKind", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
+           "as_uuid"]
 
 
 def as_uuid(value: UUID | str) -> UUID:
@@ -55,15 +56,13 @@ class TriggerKind(str, enum.Enum):
 class SlackMessageKind(str, enum.Enum):
     SUMMARY = "summary"  # the run's parent message, updated in place; one per run
     FAILURE_REPLY = "failure_reply"  # one thread reply per failed check
+    MENTION = "mention"  # the user group mentioned in the thread when a run fails
+    REPORT = "report"  # the Markdown report file shared in the thread
     NOTICE = "notice"  # anything else posted for the run (superseded, acknowledged, ...)
 
 
-class WebhookSource(str, enum.Enum):
-    GITHUB = "github"
-    ARGOCD = "argocd"
-    DEPLOY = "deploy"
-
-
+# Deprecated: deploy sources are the registry's names (bot/webhooks/sources.py), plain str. Kept
+# only until the store and `smokebot deliveries` take a str; a new source is not listed here.
 class WebhookOutcome(str, enum.Enum):
     ACCEPTED = "accepted"  # authenticated and mapped: a run was created
     IGNORED = "ignored"  # authenticated, but nothing to do (unmapped environment, a ping)
@@ -76,7 +75,7 @@ class WebhookOutcome(str, enum.Enum):
 class DeployFacts:
     """What a deploy webhook told us; exposed to checks as `${deploy.<field>}`."""
 
-    source: str | None = None  # github, argocd, deploy
+    source: str | None = None  # the deploy source's name (bot/webhooks/sources.py): github, ...
     version: str | None = None
     commit: str | None = None
     ref: str | None = None
@@ -226,16 +225,38 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class OutboxMessage:
+    """A message a run owes Slack, rendered, before it is written to the outbox.
+
+    `payload` is what the message shows: `text` and `blocks` (and, for a summary that is
+    itself a thread reply, `thread_ts`); for a report, `filename`, `title` and `content`.
+    Where it goes follows from `kind`: a summary is posted (or its live message updated), every
+    other kind goes into the summary's thread."""
+
+    kind: SlackMessageKind
+    channel: str
+    payload: dict[str, Any]
+    check_id: str | None = None  # a failure reply's check
+    in_doubt: bool = False  # a live post of it may have reached Slack: look before posting
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
+    """An OutboxMessage as stored: delivered in `id` order within its `stream`."""
+
     id: int
+    stream: str  # "run:<id>"
     run_id: UUID | None
-    method: str  # a Slack Web API method, "chat.postMessage"
-    payload: dict[str, Any]  # its arguments, never the token
-    coalesce_key: str | None
+    kind: SlackMessageKind
+    check_id: str | None
+    channel: str
+    payload: dict[str, Any]  # never the token: the deliverer adds it when it sends
     attempts: int
+    in_doubt: bool  # an earlier attempt may have reached Slack: look before sending again
     created_at: datetime
     next_attempt_at: datetime
     delivered_at: datetime | None
+    ts: str | None
     gave_up_at: datetime | None
     last_error: str | None
 
@@ -243,7 +264,7 @@ class OutboxEntry:
 @dataclass(frozen=True)
 class WebhookDelivery:
     id: int
-    source: WebhookSource
+    source: str  # a deploy source's name (bot/webhooks/sources.py)
     delivery_id: str | None
     received_at: datetime
     last_received_at: datetime
@@ -257,3 +278,21 @@ class WebhookDelivery:
     # True when this call recorded the delivery; False when it was a redelivery of one already
     # recorded (then the other fields describe the first delivery).
     is_new: bool = False
+
+
+@dataclass(frozen=True)
+class RunTicket:
+    """What asking for a run got: the run, and whether it was already going (queued or
+    running) for the environment, so the request joined it instead of starting another."""
+
+    run: Run
+    joined: bool
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """A deploy's run, just recorded, and the older active runs of its environment that it
+    superseded in the same transaction (oldest first; `started_at` says which were running)."""
+
+    run: Run
+    superseded: tuple[Run, ...] = ()

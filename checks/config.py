@@ -133,15 +133,29 @@ class RolloutWait(_Strict):
 
 
 class DeployMapping(_Strict):
-    """Which deploy webhooks run this environment's suite: the names each source gives it.
-    An environment without a `deploy:` block is never run by a webhook."""
+    """Which deploy webhooks run this environment's suite: under each source's key (`github:
+    [staging]`, `argocd: [shop-staging]`), the names that source gives the environment. An
+    environment without a `deploy:` block is never run by a webhook.
 
-    github: list[SourceName] = Field(default_factory=list)  # GitHub deployment environments
-    argocd: list[SourceName] = Field(default_factory=list)  # Argo CD application names
-    generic: list[SourceName] | None = None  # `environment` of /webhooks/deploy; default: own name
+    Besides the two settings below, every key is a source's, holding a list of names. Which
+    keys name a source is for the program that receives the webhooks to say (the bot reports
+    any other key when it loads the suite); this library knows no sources."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, list[SourceName]] = Field(init=False)
+
     wait_for_rollout: RolloutWait | None = None
     # Deploys arriving within this window of each other run only the newest.
     coalesce_window: Duration = 2.0
+
+    @property
+    def sources(self) -> dict[str, list[str]]:
+        """Each source key the file writes, with its names, in file order."""
+        return dict(self.model_extra or {})
+
+    def names_for(self, key: str) -> list[str] | None:
+        """The names under source key `key`; None when the file does not write that key."""
+        return self.sources.get(key)
 
 
 class EnvironmentSpec(_Strict):

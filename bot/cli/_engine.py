@@ -15,7 +15,8 @@ import click
 from rich.console import Console
 
 from bot.cli._bridge import output_redactor
-from checks.config import Suite, load_suite
+from bot.suites import load_suite
+from checks.config import Suite
 from checks.errors import SmokebotError, UsageError
 from checks.plan import RunPlan, build_plan
 from checks.redact import RedactingFilter, Redactor

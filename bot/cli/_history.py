@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from bot.cli._store import query_store
-from bot.records import WebhookSource
+from bot.webhooks.sources import source_names
 
 __all__ = ["deliveries", "history"]
 
@@ -30,16 +30,16 @@ def history(environment: str | None, limit: int) -> None:
 
 @click.command()
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--source", type=click.Choice([source.value for source in WebhookSource]))
+@click.option("--source", type=click.Choice(source_names()))
 def deliveries(limit: int, source: str | None) -> None:
     """Recent deploy webhook deliveries, and why each did or did not start a run."""
     found = query_store(lambda store: store.recent_webhook_deliveries(
-        limit, source=WebhookSource(source) if source else None))
+        limit, source=source or None))
     if not found:
         click.echo("no deliveries yet")
     for d in found:
         run = str(d.run_id)[:8] if d.run_id else "-"
         again = f" (+{d.redeliveries} redelivered)" if d.redeliveries else ""
-        click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S} {d.source.value:<7} "
+        click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S} {d.source:<7} "
                    f"{(d.delivery_id or '-')[:20]:<20} {d.outcome.value:<8} "
                    f"{d.environment or '-':<12} run {run}{again}  {d.reason}")

@@ -39,7 +39,6 @@ from bot.records import (
     TriggerKind,
     WebhookDelivery,
     WebhookOutcome,
-    WebhookSource,
 )
 from bot.store._base import DEFAULT_SCHEMA
 from bot.store.acknowledgements import AcknowledgementsTable
@@ -66,7 +65,6 @@ __all__ = [
     "TriggerKind",
     "WebhookDelivery",
     "WebhookOutcome",
-    "WebhookSource",
 ]
 
 

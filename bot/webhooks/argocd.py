@@ -39,14 +39,31 @@ a resent notification is the same delivery, a new sync of the same revision is a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from bot.store import WebhookSource
-from bot.webhooks.notice import DeployNotice, MalformedPayload, optional_text, required_text
+from bot.webhooks.notice import (
+    DeployNotice,
+    MalformedPayload,
+    json_body,
+    optional_text,
+    required_text,
+)
+from bot.webhooks.verify import ARGOCD_TOKEN_HEADER, verify_shared_secret
+from checks.secrets import Secret
 
-__all__ = ["parse_notification"]
+__all__ = ["NAME", "parse", "parse_notification", "verify"]
 
+NAME = "argocd"
 _NO_VALUE = "<no value>"
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: Secret) -> None:
+    verify_shared_secret(secret, headers.get(ARGOCD_TOKEN_HEADER), ARGOCD_TOKEN_HEADER)
+
+
+def parse(headers: Mapping[str, str], body: bytes) -> DeployNotice:
+    return parse_notification(json_body(headers, body))
 
 
 def _text(payload: dict[str, Any], name: str) -> str | None:
@@ -72,7 +89,7 @@ def parse_notification(payload: Any) -> DeployNotice:
     finished_at = _text(payload, "finished_at")
     target = _text(payload, "target_revision")
     return DeployNotice(
-        source=WebhookSource.ARGOCD,
+        source=NAME,
         delivery_id=":".join(p for p in (application, revision, finished_at) if p),
         environment=application, state=f"{sync}/{health} (operation {phase})",
         succeeded=(phase == "Succeeded" and sync == "Synced" and health == "Healthy"),

@@ -24,17 +24,37 @@ of "<timestamp>.<body>">`, e.g. from a shell:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from bot.store import WebhookSource
-from bot.webhooks.notice import DeployNotice, MalformedPayload, optional_text, required_text
+from bot.webhooks.notice import (
+    DeployNotice,
+    MalformedPayload,
+    json_body,
+    optional_text,
+    required_text,
+)
+from bot.webhooks.verify import GENERIC_SIGNATURE_HEADER, GENERIC_TIMESTAMP_HEADER, verify_generic
+from checks.secrets import Secret
 
-__all__ = ["IDEMPOTENCY_HEADER", "parse_deploy"]
+__all__ = ["IDEMPOTENCY_HEADER", "NAME", "RECORDED_HEADERS", "parse", "parse_deploy",
+           "verify"]
 
+NAME = "deploy"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+RECORDED_HEADERS = ("x-smokebot-timestamp", "idempotency-key")
 _FIELDS = ("environment", "version", "commit", "ref", "deployer", "url", "link", "status",
            "idempotency_key")
 _MAX_KEY = 200
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: Secret) -> None:
+    verify_generic(secret, body, headers.get(GENERIC_SIGNATURE_HEADER),
+                   headers.get(GENERIC_TIMESTAMP_HEADER))
+
+
+def parse(headers: Mapping[str, str], body: bytes) -> DeployNotice:
+    return parse_deploy(json_body(headers, body), body, headers.get(IDEMPOTENCY_HEADER))
 
 
 def parse_deploy(payload: Any, body: bytes, header_key: str | None = None) -> DeployNotice:
@@ -57,7 +77,7 @@ def parse_deploy(payload: Any, body: bytes, header_key: str | None = None) -> De
         raise MalformedPayload(f"idempotency key is {len(key)} characters long; expected at "
                                f"most {_MAX_KEY}")
     return DeployNotice(
-        source=WebhookSource.DEPLOY,
+        source=NAME,
         delivery_id=key or "body-sha256:" + hashlib.sha256(body).hexdigest(),
         environment=environment, state=status, succeeded=status == "success",
         description=f"deploy webhook for {environment}", version=version, commit=commit,

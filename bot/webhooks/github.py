@@ -9,20 +9,58 @@ Facts taken: commit = `deployment.sha`; ref = `deployment.ref`; version = `deplo
 version` when the deployment was created with one, else the ref; deployer = the deployment's
 creator; url = the status's `environment_url`; link = the status's `log_url` (or `target_url`),
 else the repository's deployments page for that environment.
+
+Authenticated by `X-Hub-Signature-256` (`verify.py`); a `ping` (sent when the webhook is created)
+and any other event are answered and recorded as ignored.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from bot.store import WebhookSource
-from bot.webhooks.notice import DeployNotice, MalformedPayload, optional_text, required_text
+from bot.webhooks.notice import (
+    DeployNotice,
+    Ignored,
+    MalformedPayload,
+    json_body,
+    optional_text,
+    required_text,
+)
+from bot.webhooks.verify import GITHUB_SIGNATURE_HEADER, verify_github
+from checks.secrets import Secret
 
-__all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "parse_deployment_status"]
+__all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "NAME", "RECORDED_HEADERS", "parse",
+           "parse_deployment_status", "verify"]
 
+NAME = "github"
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
+RECORDED_HEADERS = ("x-github-event", "x-github-delivery", "x-github-hook-id",
+                    "x-github-hook-installation-target-type",
+                    "x-github-hook-installation-target-id")
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: Secret) -> None:
+    verify_github(secret, body, headers.get(GITHUB_SIGNATURE_HEADER))
+
+
+def parse(headers: Mapping[str, str], body: bytes) -> DeployNotice | Ignored:
+    delivery = (headers.get(DELIVERY_HEADER) or "").strip()
+    if not delivery:
+        raise MalformedPayload(f"missing {DELIVERY_HEADER} header")
+    event = (headers.get(EVENT_HEADER) or "").strip()
+    payload = json_body(headers, body)
+    if event == "ping":
+        hook = payload.get("hook_id") if isinstance(payload, dict) else None
+        return Ignored(delivery, "ping: the GitHub webhook reaches smokebot",
+                       {"event": "ping", "hook_id": hook}, status=200)
+    if event != "deployment_status":
+        return Ignored(delivery, f"event '{event or '(none)'}' is not deployment_status; "
+                                 f"expected the webhook to send deployment statuses only",
+                       {"event": event})
+    return parse_deployment_status(delivery, payload)
 
 
 def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
@@ -42,7 +80,7 @@ def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
         link = f"{html_url}/deployments/{quote(environment, safe='')}"
     of = f" of {repository}" if repository else ""
     return DeployNotice(
-        source=WebhookSource.GITHUB, delivery_id=delivery_id, environment=environment,
+        source=NAME, delivery_id=delivery_id, environment=environment,
         state=state, succeeded=state == "success",
         description=f"GitHub deployment {deployment_id}{of} to {environment}",
         version=_version(payload) or ref, commit=commit, ref=ref,

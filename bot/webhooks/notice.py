@@ -1,34 +1,28 @@
 """What a deploy webhook told us, whatever sent it, and why a delivery was refused.
 
-Each source's parser (`github.py`, `argocd.py`, `generic.py`) turns its payload into one
-`DeployNotice`; everything downstream (mapping, runs, the delivery record) reads only that.
+Each source's `parse` (`github.py`, `argocd.py`, `generic.py`, listed in `sources.py`) turns a
+delivery into one `DeployNotice`, or `Ignored` when it is genuine but not a deploy (a ping);
+everything downstream (mapping, runs, the delivery record) reads only that.
 
-    SmokebotError (checks.errors)
-    └── WebhookRejected          a delivery we refuse; `status` is the HTTP answer, `reason`
-        │                        says why (recorded, and returned to the sender)
-        ├── Unauthenticated      401: missing or wrong signature or secret, stale timestamp
-        ├── MalformedPayload     400: not JSON, or a required field missing or of the wrong type
-        └── PayloadTooLarge      413: the body is over the limit
+    WebhookRejected (bot.errors)  a delivery we refuse; `status` is the HTTP answer, `reason`
+    │                             says why (recorded, and returned to the sender)
+    ├── Unauthenticated           401: missing or wrong signature or secret, stale timestamp
+    ├── MalformedPayload          400: not JSON, or a required field missing or of the wrong type
+    └── PayloadTooLarge           413: the body is over the limit
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store import DeployFacts, WebhookSource
-from checks.errors import SmokebotError
+from bot.errors import WebhookRejected
+from bot.records import DeployFacts
 
-__all__ = ["DeployNotice", "MalformedPayload", "PayloadTooLarge", "Unauthenticated",
-           "WebhookRejected", "describe_json", "optional_text", "required_text"]
-
-
-class WebhookRejected(SmokebotError):
-    status = 400
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["DeployNotice", "Ignored", "MalformedPayload", "PayloadTooLarge", "Unauthenticated",
+           "WebhookRejected", "describe_json", "json_body", "optional_text", "required_text"]
 
 
 class Unauthenticated(WebhookRejected):
@@ -47,7 +41,7 @@ class PayloadTooLarge(WebhookRejected):
 class DeployNotice:
     """One deploy as a source reported it."""
 
-    source: WebhookSource
+    source: str  # the source's registry name (`sources.py`): "github", "argocd", "deploy"
     delivery_id: str  # the source's id of this delivery; a redelivery carries the same
     environment: str  # the source's name for the environment (GitHub environment, Argo CD app)
     state: str  # as the source says it: "success", "failure", "Synced/Healthy (Succeeded)"
@@ -63,10 +57,10 @@ class DeployNotice:
     @property
     def idempotency_key(self) -> str:
         """The run's key: the same delivery never creates a second run."""
-        return f"webhook:{self.source.value}:{self.delivery_id}"
+        return f"webhook:{self.source}:{self.delivery_id}"
 
     def facts(self) -> DeployFacts:
-        return DeployFacts(source=self.source.value, version=self.version, commit=self.commit,
+        return DeployFacts(source=self.source, version=self.version, commit=self.commit,
                            ref=self.ref, deployer=self.deployer, url=self.url, link=self.link)
 
     def summary(self) -> dict[str, Any]:
@@ -75,6 +69,38 @@ class DeployNotice:
                  "description": self.description, **self.facts().as_variables()}
         found.pop("source", None)
         return found
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An authenticated delivery that is not a deploy (a ping, another event): recorded with
+    its reason and answered with `status`, and nothing else happens."""
+
+    delivery_id: str
+    reason: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    status: int = 202
+
+
+def json_body(headers: Mapping[str, str], body: bytes) -> Any:
+    """The body as JSON; MalformedPayload saying what to send instead. `headers` are the
+    request's (case-insensitive, as starlette's)."""
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        raise MalformedPayload("body is form-encoded; expected JSON (set the webhook's content "
+                               "type to application/json)")
+    if not body.strip():
+        raise MalformedPayload("body is empty; expected a JSON object")
+    try:
+        # JSON between systems is UTF-8 (RFC 8259); json.loads alone would guess UTF-16 too.
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MalformedPayload("body is not UTF-8 text; expected a JSON object") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedPayload(f"body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                               f"column {exc.colno}") from None
+    except RecursionError:
+        raise MalformedPayload("body is nested too deeply; expected a JSON object") from None
 
 
 # --- reading JSON fields, with the reason when one is wrong --------------------------------------

@@ -26,7 +26,6 @@ from bot.store import (
     Store,
     TriggerKind,
     WebhookOutcome,
-    WebhookSource,
 )
 from checks.errors import SmokebotError, UsageError
 from checks.results import CheckResult, RunResult, Severity, Status, Verdict
@@ -36,6 +35,7 @@ from tests.support.services import PG_ADMIN_DSN
 TABLES = ["acknowledgements", "audit_log", "check_results", "runs", "schema_migrations",
           "slack_messages", "slack_outbox", "webhook_deliveries"]
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+VERSIONS = [m.version for m in discover_migrations()]
 
 
 @pytest.fixture
@@ -66,9 +66,10 @@ def run_result(*results: CheckResult, cancelled: bool = False) -> RunResult:
 
 
 def slash(environment: str = "staging", **changes: object) -> RunRequest:
+    fields: dict[str, object] = {"trigger_detail": f"/smoketest {environment}",
+                                 "requested_by": "U024BE7LH", "channel": "C0SMOKE", **changes}
     return RunRequest(environment=environment, trigger_kind=TriggerKind.SLASH,
-                      trigger_detail=f"/smoketest {environment}", requested_by="U024BE7LH",
-                      channel="C0SMOKE", **changes)  # type: ignore[arg-type]
+                      **fields)  # type: ignore[arg-type]
 
 
 # --- public surface and errors --------------------------------------------------------------
@@ -78,8 +79,7 @@ def test_public_surface_is_the_documented_list() -> None:
     assert set(bot.store.__all__) == {
         "DEFAULT_SCHEMA", "Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry",
         "PreviousFailure", "Run", "RunCounts", "RunRequest", "RunStatus", "SlackMessage",
-        "SlackMessageKind", "Store", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
-        "WebhookSource"}
+        "SlackMessageKind", "Store", "TriggerKind", "WebhookDelivery", "WebhookOutcome"}
 
 
 def test_store_errors_belong_to_the_smokebot_error_tree() -> None:
@@ -108,28 +108,30 @@ async def test_malformed_dsn_is_reported_without_echoing_it() -> None:
 async def test_migrate_creates_every_table_in_its_schema_and_a_second_run_applies_nothing(
         pg_dsn: str) -> None:
     async with Store.open(pg_dsn, schema="smoke_a") as store:
-        assert await store.migrate() == ["0001_initial"]
+        assert await store.migrate() == VERSIONS
         assert await store.migrate() == []
 
     tables = await sql_rows(pg_dsn, "SELECT table_schema, table_name FROM information_schema.tables"
                             " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
                             " ORDER BY 1, 2")
     assert tables == [("smoke_a", name) for name in TABLES]
-    versions = await sql_rows(pg_dsn, "SELECT version FROM smoke_a.schema_migrations")
-    assert versions == [("0001_initial",)]
+    versions = await sql_rows(pg_dsn, "SELECT version FROM smoke_a.schema_migrations"
+                              " ORDER BY version")
+    assert versions == [(version,) for version in VERSIONS]
 
 
 async def test_two_processes_migrating_at_once_apply_each_file_exactly_once(pg_dsn: str) -> None:
     async with Store.open(pg_dsn) as first, Store.open(pg_dsn) as second:
         applied = await asyncio.gather(first.migrate(), second.migrate(), first.migrate())
-    assert sorted(applied) == [[], [], ["0001_initial"]]
-    assert await sql_rows(pg_dsn, "SELECT count(*) FROM smokebot.schema_migrations") == [(1,)]
+    assert sorted(version for versions in applied for version in versions) == VERSIONS
+    assert await sql_rows(pg_dsn, "SELECT count(*) FROM smokebot.schema_migrations") == [
+        (len(VERSIONS),)]
 
 
 async def test_cli_migrate_returns_applied_versions_and_schemas_are_isolated(pg_dsn: str) -> None:
-    assert await migrate(pg_dsn, "tenant_one") == ["0001_initial"]
+    assert await migrate(pg_dsn, "tenant_one") == VERSIONS
     assert await migrate(pg_dsn, "tenant_one") == []
-    assert await migrate(pg_dsn, "tenant_two") == ["0001_initial"]
+    assert await migrate(pg_dsn, "tenant_two") == VERSIONS
 
     async with Store.open(pg_dsn, "tenant_one") as one, Store.open(pg_dsn, "tenant_two") as two:
         run = await one.create_run(slash())
@@ -152,14 +154,14 @@ async def test_migration_edited_after_it_was_applied_is_refused(store: Store,
 
 async def test_failing_migration_is_rolled_back_and_not_recorded(pg_dsn: str) -> None:
     migrations = discover_migrations() + (Migration(
-        "0002_broken", "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;"),)
+        "9999_broken", "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;"),)
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
         with pytest.raises(MigrationError) as caught:
             await apply_migrations(conn, "smokebot", migrations)  # type: ignore[arg-type]
-        assert caught.value.message == ('migration 0002_broken failed and was rolled back: '
+        assert caught.value.message == ('migration 9999_broken failed and was rolled back: '
                                         'relation "no_such_table" does not exist')
-    assert await sql_rows(pg_dsn, "SELECT version FROM smokebot.schema_migrations") == [
-        ("0001_initial",)]
+    assert await sql_rows(pg_dsn, "SELECT version FROM smokebot.schema_migrations"
+                          " ORDER BY version") == [(version,) for version in VERSIONS]
     assert await sql_rows(pg_dsn, "SELECT to_regclass('smokebot.half_done')::text") == [(None,)]
 
 
@@ -232,8 +234,8 @@ async def test_second_run_with_the_same_idempotency_key_is_a_duplicate(store: St
     assert caught.value.message == (f"a run already exists for idempotency key "
                                     f"'slack-event:Ev0PV52K25': {first.id} (queued)")
     # Runs without a key never collide.
-    await store.create_run(slash())
-    await store.create_run(slash())
+    await store.create_run(slash("production"))
+    await store.create_run(slash("qa"))
     assert len(await store.recent_runs()) == 3
 
 
@@ -280,10 +282,10 @@ async def test_awkward_evidence_is_stored_as_plain_json(store: Store) -> None:
 async def test_active_and_recent_runs_filter_and_order(store: Store) -> None:
     a = await store.create_run(slash("staging"))
     b = await store.create_run(slash("production"))
-    c = await store.create_run(RunRequest("staging", TriggerKind.WEBHOOK,
-                                          deploy=DeployFacts(version="v2")))
     await store.mark_running(a.id, "w")
     await store.finish_run(a.id, run_result(result("x")))
+    c = await store.create_run(RunRequest("staging", TriggerKind.WEBHOOK,
+                                          deploy=DeployFacts(version="v2")))
 
     assert [r.id for r in await store.active_runs()] == [b.id, c.id]
     assert [r.id for r in await store.active_runs("staging")] == [c.id]
@@ -321,26 +323,140 @@ async def test_stale_running_runs_are_found_and_a_fresh_heartbeat_saves_a_run(
     assert (await store.get_run(fresh.id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
 
 
-async def test_newer_deploy_supersedes_queued_runs_of_its_environment(store: Store) -> None:
-    deploys = [await store.create_run(RunRequest("staging", TriggerKind.WEBHOOK,
-                                                 deploy=DeployFacts(version=f"v{i}")))
-               for i in range(4)]
-    other = await store.create_run(slash("production"))
+async def test_a_deploy_supersedes_every_active_run_of_its_environment(store: Store) -> None:
     running = await store.create_run(slash("staging"))
     await store.mark_running(running.id, "w")
-    newest = await store.create_run(RunRequest("staging", TriggerKind.WEBHOOK))
+    await store.save_result(running.id, result("home"))
+    other = await store.create_run(slash("production"))
 
-    superseded = await store.supersede_queued("staging", newest.id)
-    assert [r.id for r in superseded] == [r.id for r in deploys]
-    assert {(r.status, r.superseded_by, r.status_reason) for r in superseded} == {
-        (RunStatus.SUPERSEDED, newest.id, f"superseded by run {newest.id}")}
-    assert [r.id for r in await store.active_runs()] == [other.id, running.id, newest.id]
+    first = await store.start_superseding(RunRequest(
+        "staging", TriggerKind.WEBHOOK, deploy=DeployFacts(version="v5"),
+        idempotency_key="webhook:github:d-5"))
+    assert [r.id for r in first.superseded] == [running.id]
+    [replaced] = first.superseded
+    assert (replaced.status, replaced.superseded_by, replaced.status_reason, replaced.counts) == (
+        RunStatus.SUPERSEDED, first.run.id,
+        f"superseded by a newer deploy of v5 (run {first.run.id})", RunCounts(passed=1))
+    assert replaced.started_at is not None  # it was running: its caller asks it to stop
 
-    replaced = await store.mark_superseded(running.id, newest.id, "replaced by v5's run")
-    assert replaced is not None
-    assert (replaced.status, replaced.superseded_by, replaced.status_reason) == (
-        RunStatus.SUPERSEDED, newest.id, "replaced by v5's run")
-    assert await store.mark_superseded(running.id, newest.id) is None
+    second = await store.start_superseding(RunRequest(
+        "staging", TriggerKind.WEBHOOK, deploy=DeployFacts(commit="3f9c2ab")))
+    assert [r.id for r in second.superseded] == [first.run.id]
+    assert second.superseded[0].status_reason == (
+        f"superseded by a newer deploy of 3f9c2ab (run {second.run.id})")
+    assert [r.id for r in await store.active_runs()] == [other.id, second.run.id]
+    assert [r.id for r in await store.runs_superseded_by(second.run.id)] == [first.run.id]
+    assert await store.mark_running(first.run.id, "w") is None  # a superseded run never runs
+
+    # The same delivery again changes nothing.
+    with pytest.raises(DuplicateRun) as caught:
+        await store.start_superseding(RunRequest("staging", TriggerKind.WEBHOOK,
+                                                 idempotency_key="webhook:github:d-5"))
+    assert caught.value.existing.id == first.run.id
+    assert [r.id for r in await store.active_runs("staging")] == [second.run.id]
+
+
+async def test_a_request_starts_a_run_or_joins_the_one_going_and_the_join_is_audited(
+        store: Store) -> None:
+    started = await store.start_or_join(slash())
+    assert (started.joined, started.run.status, started.run.requested_by) == (
+        False, RunStatus.QUEUED, "U024BE7LH")
+    elsewhere = await store.start_or_join(slash("production"))
+    assert not elsewhere.joined
+
+    await store.mark_running(started.run.id, "w")
+    joined = await store.start_or_join(slash(requested_by="U0BOB", filters=("api",)))
+    assert joined.joined
+    assert (joined.run.id, joined.run.status) == (started.run.id, RunStatus.RUNNING)
+    [entry] = await store.recent_audit(environment="staging")
+    assert (entry.actor, entry.action, entry.allowed, entry.detail) == (
+        "U0BOB", "join", True, {"run_id": str(started.run.id), "trigger": "slash",
+                                "trigger_detail": "/smoketest staging", "filters": ["api"]})
+    assert len(await store.recent_runs("staging")) == 1, "a join leaves no run row"
+
+    await store.finish_run(started.run.id, run_result(result("home")))
+    after = await store.start_or_join(slash())
+    assert not after.joined and after.run.id != started.run.id
+
+
+async def test_a_request_whose_idempotency_key_was_used_records_nothing(store: Store) -> None:
+    first = await store.start_or_join(slash(idempotency_key="slack-event:Ev0PV52K25"))
+    for attempt in range(2):  # while that run is active, and after it ended
+        with pytest.raises(DuplicateRun) as caught:
+            await store.start_or_join(slash(idempotency_key="slack-event:Ev0PV52K25",
+                                            requested_by="U0BOB"))
+        assert caught.value.existing.id == first.run.id
+        await store.mark_error(first.run.id, "ended")
+    assert await store.recent_audit() == []
+    assert len(await store.recent_runs()) == 1
+
+
+async def test_100_concurrent_requests_start_exactly_one_run_and_99_join_it(
+        pg_dsn: str) -> None:
+    async with Store.open(pg_dsn, max_size=20, acquire_timeout=30) as store:
+        await store.migrate()
+        tickets = await asyncio.gather(*(
+            store.start_or_join(slash(requested_by=f"U{n:03d}")) for n in range(100)))
+
+        started = [t for t in tickets if not t.joined]
+        assert len(started) == 1
+        assert {t.run.id for t in tickets} == {started[0].run.id}
+        [run] = await store.recent_runs("staging", limit=100)
+        assert run.id == started[0].run.id
+        joins = await store.recent_audit(limit=200)
+        assert len(joins) == 99
+        assert {(e.action, e.detail["run_id"]) for e in joins} == {("join", str(run.id))}
+        assert sorted(e.actor for e in joins) == sorted(
+            f"U{n:03d}" for n in range(100) if f"U{n:03d}" != run.requested_by)
+
+
+async def test_deploys_and_requests_at_once_leave_one_active_run(pg_dsn: str) -> None:
+    async with Store.open(pg_dsn, max_size=20, acquire_timeout=30) as store:
+        await store.migrate()
+        deploys = [store.start_superseding(RunRequest(
+            "staging", TriggerKind.WEBHOOK, deploy=DeployFacts(version=f"v{n}")))
+            for n in range(10)]
+        requests = [store.start_or_join(slash(requested_by=f"U{n:03d}")) for n in range(30)]
+        await asyncio.gather(*deploys, *requests)
+
+        runs = await store.recent_runs("staging", limit=100)
+        assert [r.status for r in runs if r.is_active] == [RunStatus.QUEUED]
+        [newest] = [r for r in runs if r.is_active]
+        assert newest.trigger_kind is TriggerKind.WEBHOOK, "the last deploy supersedes the rest"
+        assert all(r.status is RunStatus.SUPERSEDED for r in runs if r.id != newest.id)
+
+
+async def test_a_second_active_run_recorded_behind_the_stores_back_is_a_clear_error(
+        store: Store) -> None:
+    await store.create_run(slash())
+    with pytest.raises(StoreError) as caught:
+        await store.create_run(slash(requested_by="U0BOB"))
+    assert caught.value.message == (
+        "could not record a run of staging: the environment already has a queued or running "
+        "run, and the store keeps one at a time; expected the request to join that run")
+    assert len(await store.recent_runs()) == 1
+
+
+async def test_the_migration_keeps_one_active_run_per_environment_of_an_old_store(
+        pg_dsn: str) -> None:
+    *before, last = [m for m in discover_migrations()]
+    assert last.version == "0004_one_active_run_per_environment"
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await apply_migrations(conn, "smokebot", tuple(before))  # type: ignore[arg-type]
+    async with Store.open(pg_dsn) as store:
+        # What the Redis claim let through: four runs of staging at once.
+        ids = [(await store.create_run(slash())).id for _ in range(4)]
+        await store.mark_running(ids[1], "w")
+        await store.mark_running(ids[2], "w")
+        kept_elsewhere = await store.create_run(slash("production"))
+
+        assert await store.migrate() == [last.version]
+        active = await store.active_runs()
+        assert [r.id for r in active] == [ids[2], kept_elsewhere.id]
+        for run_id in (ids[0], ids[1], ids[3]):
+            run = await store.get_run(run_id)
+            assert run is not None
+            assert (run.status, run.superseded_by) == (RunStatus.SUPERSEDED, ids[2])
 
 
 # --- history across runs ----------------------------------------------------------------------
@@ -407,6 +523,7 @@ async def test_slack_messages_keep_one_summary_per_run_and_find_runs_by_thread(
         (SlackMessageKind.NOTICE, "100.3", "100.1", None),
         (SlackMessageKind.NOTICE, "100.4", "100.1", None)]
 
+    await store.mark_cancelled(run.id, "ended before its re-run")
     rerun = await store.create_run(slash(rerun_of=run.id))
     await store.set_slack_message(rerun.id, SlackMessageKind.SUMMARY, "C0SMOKE", "200.1",
                                   thread_ts="100.9")
@@ -532,7 +649,7 @@ async def test_100_concurrent_deliveries_of_one_id_record_one_new_delivery_and_o
                              deploy=DeployFacts(source="github", commit="3f9c2ab"))
         recorded = await asyncio.gather(*(
             store.record_webhook_delivery(
-                WebhookSource.GITHUB, "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                "github", "72d3162e-cc78-11e3-81ab-4c9367dc0958",
                 WebhookOutcome.ACCEPTED, environment="staging", run=request)
             for _ in range(100)))
 
@@ -548,35 +665,35 @@ async def test_100_concurrent_deliveries_of_one_id_record_one_new_delivery_and_o
 
 async def test_rejected_delivery_never_shadows_the_genuine_one(store: Store) -> None:
     forged = await store.record_webhook_delivery(
-        WebhookSource.DEPLOY, "key-1", WebhookOutcome.REJECTED, reason="bad signature")
+        "deploy", "key-1", WebhookOutcome.REJECTED, reason="bad signature")
     again = await store.record_webhook_delivery(
-        WebhookSource.DEPLOY, "key-1", WebhookOutcome.REJECTED, reason="bad signature")
+        "deploy", "key-1", WebhookOutcome.REJECTED, reason="bad signature")
     genuine = await store.record_webhook_delivery(
-        WebhookSource.DEPLOY, "key-1", WebhookOutcome.ACCEPTED, environment="staging",
+        "deploy", "key-1", WebhookOutcome.ACCEPTED, environment="staging",
         run=RunRequest("staging", TriggerKind.WEBHOOK))
     ignored = await store.record_webhook_delivery(
-        WebhookSource.ARGOCD, "key-1", WebhookOutcome.IGNORED, reason="ignored: unmapped app")
+        "argocd", "key-1", WebhookOutcome.IGNORED, reason="ignored: unmapped app")
     redelivered = await store.record_webhook_delivery(
-        WebhookSource.DEPLOY, "key-1", WebhookOutcome.ACCEPTED, environment="staging",
+        "deploy", "key-1", WebhookOutcome.ACCEPTED, environment="staging",
         run=RunRequest("staging", TriggerKind.WEBHOOK))
     assert [d.is_new for d in (forged, again, genuine, ignored, redelivered)] == [
         True, True, True, True, False]
     assert (redelivered.id, redelivered.run_id) == (genuine.id, genuine.run_id)
     assert len(await store.recent_runs()) == 1
     assert [(d.source, d.outcome, d.reason) for d in await store.recent_webhook_deliveries(
-        source=WebhookSource.DEPLOY)] == [
-        (WebhookSource.DEPLOY, WebhookOutcome.ACCEPTED, ""),
-        (WebhookSource.DEPLOY, WebhookOutcome.REJECTED, "bad signature"),
-        (WebhookSource.DEPLOY, WebhookOutcome.REJECTED, "bad signature")]
+        source="deploy")] == [
+        ("deploy", WebhookOutcome.ACCEPTED, ""),
+        ("deploy", WebhookOutcome.REJECTED, "bad signature"),
+        ("deploy", WebhookOutcome.REJECTED, "bad signature")]
     with pytest.raises(ValueError):
-        await store.record_webhook_delivery(WebhookSource.GITHUB, "x", WebhookOutcome.IGNORED,
+        await store.record_webhook_delivery("github", "x", WebhookOutcome.IGNORED,
                                             run=RunRequest("staging", TriggerKind.WEBHOOK))
 
 
 async def test_no_credential_header_reaches_the_database(store: Store, pg_dsn: str) -> None:
     canary = "canary-5f0c1e9ab7d2"
     delivery = await store.record_webhook_delivery(
-        WebhookSource.GITHUB, "d-1", WebhookOutcome.REJECTED, reason="bad signature",
+        "github", "d-1", WebhookOutcome.REJECTED, reason="bad signature",
         headers={"X-GitHub-Event": "deployment_status", "X-GitHub-Delivery": "d-1",
                  "X-Hub-Signature-256": f"sha256={canary}", "Authorization": f"Bearer {canary}",
                  "X-Argocd-Secret": canary, "Cookie": f"session={canary}",

@@ -46,9 +46,8 @@ from bot.store import (
     Store,
     TriggerKind,
     WebhookOutcome,
-    WebhookSource,
 )
-from bot.suites import SuiteSource
+from bot.suites import SuiteSource, load_suite
 from bot.web import create_web_app
 from bot.webhooks.argocd import parse_notification
 from bot.webhooks.generic import parse_deploy
@@ -61,7 +60,6 @@ from bot.webhooks.verify import (
     verify_github,
     verify_shared_secret,
 )
-from checks.config import load_suite
 from checks.errors import ConfigError
 from checks.plan import build_plan
 from checks.results import Status
@@ -345,7 +343,7 @@ def test_a_github_deployment_status_gives_the_deploy_facts() -> None:
     notice = github_notice(version="2.8.1")
 
     assert notice == DeployNotice(
-        source=WebhookSource.GITHUB, delivery_id=DELIVERY, environment="staging",
+        source="github", delivery_id=DELIVERY, environment="staging",
         state="success", succeeded=True,
         description="GitHub deployment 1204885102 of acme/shop to staging",
         version="2.8.1", commit=SHA, ref="main", deployer="octocat",
@@ -391,7 +389,7 @@ def test_an_argocd_notification_gives_the_deploy_facts() -> None:
     notice = parse_notification(argocd_notification())
 
     assert notice == DeployNotice(
-        source=WebhookSource.ARGOCD,
+        source="argocd",
         delivery_id="shop-staging:4b6e2f1c0a9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f:2030-01-02T08:05:31Z",
         environment="shop-staging", state="Synced/Healthy (operation Succeeded)",
         succeeded=True, description="Argo CD sync of shop-staging", version="v2.8.1",
@@ -417,7 +415,7 @@ def test_the_generic_body_gives_the_deploy_facts_and_its_key() -> None:
     notice = parse_deploy(payload, to_body(payload))
 
     assert notice == DeployNotice(
-        source=WebhookSource.DEPLOY, delivery_id="pipeline-812", environment="prod",
+        source="deploy", delivery_id="pipeline-812", environment="prod",
         state="success", succeeded=True, description="deploy webhook for prod", version="1.4.2",
         commit="0c8e4a1b2f3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f", ref="main",
         deployer="ci@example.com", url="https://shop.example.com",
@@ -484,11 +482,11 @@ def test_a_deploy_mapping_defaults_generic_to_the_environments_own_name(
         suite_path: Path) -> None:
     suite = load_suite(suite_path)
 
-    assert find_environment(suite, WebhookSource.DEPLOY, "staging") == "staging"
-    assert find_environment(suite, WebhookSource.DEPLOY, "production") is None  # generic: [prod]
-    assert find_environment(suite, WebhookSource.DEPLOY, "prod") == "production"
-    assert find_environment(suite, WebhookSource.DEPLOY, "qa") is None  # no deploy: block
-    assert find_environment(suite, WebhookSource.ARGOCD, "shop-staging") == "staging"
+    assert find_environment(suite, "deploy", "staging") == "staging"
+    assert find_environment(suite, "deploy", "production") is None  # generic: [prod]
+    assert find_environment(suite, "deploy", "prod") == "production"
+    assert find_environment(suite, "deploy", "qa") is None  # no deploy: block
+    assert find_environment(suite, "argocd", "shop-staging") == "staging"
 
 
 # --- the endpoints: accepted ----------------------------------------------------------------------
@@ -520,7 +518,7 @@ async def test_a_successful_github_deployment_queues_a_run_for_the_mapped_enviro
 
     [delivery] = await store.recent_webhook_deliveries()
     assert (delivery.source, delivery.delivery_id, delivery.outcome, delivery.environment,
-            delivery.run_id) == (WebhookSource.GITHUB, DELIVERY, WebhookOutcome.ACCEPTED,
+            delivery.run_id) == ("github", DELIVERY, WebhookOutcome.ACCEPTED,
                                  "staging", run.id)
     assert delivery.summary == {
         "source_environment": "staging", "state": "success",

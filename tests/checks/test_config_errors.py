@@ -145,6 +145,19 @@ LOAD_CASES = [
      "categories: []\n",
      "smoketest.yaml:4:14: environments.staging.secrets.token: expected exactly one of "
      "'env: VARIABLE' or 'file: PATH' for a secret, got neither"),
+    ("deploy-source-names-not-a-list", "environments:\n  staging:\n    deploy: {github: staging}\n"
+     "categories: []\n",
+     "smoketest.yaml:3:22: environments.staging.deploy.github: expected a list, such as [a, b], "
+     "got 'staging'"),
+    ("deploy-source-name-empty", "environments:\n  staging:\n    deploy:\n"
+     "      argocd: [shop-staging, '']\n"
+     "categories: []\n",
+     "smoketest.yaml:4:30: environments.staging.deploy.argocd[1]: expected at least 1 character, "
+     "got ''"),
+    ("deploy-source-name-a-number", "environments:\n  staging:\n    deploy: {gitlab: [42]}\n"
+     "categories: []\n",
+     "smoketest.yaml:3:23: environments.staging.deploy.gitlab[0]: expected text, got 42 (quote "
+     "it to make it text)"),
     ("category-without-checks", "environments: {staging: {}}\ncategories:\n  - name: Health\n",
      "smoketest.yaml:3:5: categories[0].checks: missing required field 'checks' (a list of "
      "checks, each with an id and a type)"),
@@ -278,6 +291,24 @@ def test_every_error_of_a_file_is_carried_not_only_the_first() -> None:
         "smoketest.yaml:10:15: categories[0].checks[0].tags: expected a list, such as [a, b], "
         "got 'fast'",
     ]
+
+
+def test_a_deploy_mapping_takes_any_source_key_and_keeps_the_names_in_file_order() -> None:
+    # Which keys name a deploy source is the bot's to say (bot.suites); the library knows none.
+    suite = _load("""\
+        environments:
+          staging:
+            deploy:
+              gitlab: [staging, stg]
+              github: [staging]
+              coalesce_window: 1s
+        categories: []
+        """)
+    mapping = suite.environments["staging"].deploy
+    assert mapping is not None
+    assert mapping.sources == {"gitlab": ["staging", "stg"], "github": ["staging"]}
+    assert (mapping.names_for("gitlab"), mapping.names_for("argocd")) == (["staging", "stg"], None)
+    assert mapping.coalesce_window == 1.0
 
 
 def test_a_validation_error_does_not_chain_a_pydantic_traceback() -> None:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from bot.store import DeployFacts, RunRequest, Store, TriggerKind, WebhookOutcome, WebhookSource
+from bot.store import DeployFacts, RunRequest, Store, TriggerKind, WebhookOutcome
 from tests.support.asgi import free_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -34,7 +34,7 @@ def test_history_and_deliveries_show_what_happened(store_env: str) -> None:
                 environment="staging", trigger_kind=TriggerKind.WEBHOOK,
                 trigger_detail="deployment_status 42",
                 deploy=DeployFacts(source="github", version="v1.2.3", commit="26603507")))
-            await store.record_webhook_delivery(WebhookSource.GITHUB, "d-1",
+            await store.record_webhook_delivery("github", "d-1",
                                                 WebhookOutcome.IGNORED,
                                                 reason="ignored: environment 'qa' is not mapped",
                                                 environment="qa")
