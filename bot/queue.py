@@ -1,16 +1,19 @@
 """The run queue: carries run ids from the triggers to the workers through Redis.
 
 Built on saq (why: docs/queue.md); nothing outside this module imports it. Besides the queue
-itself, Redis holds three small things per run or environment, under the queue's key prefix:
+itself, Redis holds two small things per run, under the queue's key prefix:
 
-    {prefix}:claim:{environment}   the run that has the environment (joining instead of
-                                   duplicating a run); expires unless its worker refreshes it
     {prefix}:cancel:{run_id}       a cancellation request, which the run's worker watches
     {prefix}:response_url:{run_id} the slash command's response_url (Slack keeps it 30 min)
 
-PostgreSQL (bot/store.py) stays the truth about a run's state: a job is only "run this id". A
-job that comes back (a retry, a duplicate enqueue) is harmless because the worker runs only a
-run the store still has queued.
+PostgreSQL (bot/store/) stays the truth about a run's state, and decides which run an
+environment has: a job is only "run this id". A job that comes back (a retry, a duplicate
+enqueue) or that outlived its run (superseded while it waited) is harmless because the worker
+runs only a run the store still has queued.
+
+A job may wait for a time (`enqueue(..., not_before_s=...)`: a deploy's coalescing window). saq
+keeps it in Redis as a scheduled job, so it survives a restart of the process that queued it;
+the consumers move it to the queue when its time comes.
 
 Every Redis error is translated into QueueUnavailable here. The client opens new connections
 as needed, so the queue works again by itself once Redis is back.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import socket
@@ -41,12 +45,11 @@ from saq.queue.redis import RedisQueue
 
 from bot.errors import QueueUnavailable
 
-__all__ = ["DEFAULT_CLAIM_TTL_S", "DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
+__all__ = ["DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
 
 log = logging.getLogger("smokebot.queue")
 
 DEFAULT_JOB_TIMEOUT_S = 900.0  # a smoke test that takes 15 minutes is stuck, not slow
-DEFAULT_CLAIM_TTL_S = 120.0  # refreshed every heartbeat; a dead worker's claim lapses soon
 CANCEL_FLAG_TTL_S = 24 * 3600.0
 RESPONSE_URL_TTL_S = 30 * 60.0  # Slack accepts posts to a response_url for 30 minutes
 # saq's own timeout only backs ours up: the worker stops a job itself at `timeout_s`, then
@@ -54,28 +57,7 @@ RESPONSE_URL_TTL_S = 30 * 60.0  # Slack accepts posts to a response_url for 30 m
 SAQ_TIMEOUT_MARGIN_S = 300
 SAQ_JOB_TTL_S = 3600  # how long saq keeps a finished job's record
 JOB_FUNCTION = "run_smoke_test"
-
-# KEYS[1] claim key; ARGV[1] run id, ARGV[2] ttl in ms. Returns the holder if another run has it.
-_CLAIM = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then
-    return holder
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false
-"""
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+SCHEDULE_INTERVAL_S = 0.5  # how often a consumer looks for scheduled jobs whose time has come
 
 
 @dataclass(frozen=True)
@@ -103,9 +85,6 @@ class RunQueue:
         self._where = where
         self.job_timeout_s = job_timeout_s
         self._saq = RedisQueue(redis, name=f"{prefix}:runs")
-        self._claim = redis.register_script(_CLAIM)
-        self._refresh = redis.register_script(_REFRESH)
-        self._release = redis.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str,
@@ -135,20 +114,30 @@ class RunQueue:
 
     # --- the queue ----------------------------------------------------------------------------
 
-    async def enqueue(self, run_id: str, environment: str) -> bool:
-        """Queues a stored run for a worker. False if that run is already in the queue."""
+    async def enqueue(self, run_id: str, environment: str, *,
+                      not_before_s: float | None = None) -> bool:
+        """Queues a stored run for a worker; with `not_before_s` (epoch seconds, as
+        `time.time()`), no worker takes it before then (to the second above, and within a
+        second after). False if that run is already in the queue, waiting or scheduled."""
         job = Job(function=JOB_FUNCTION, key=run_id, retries=1, ttl=SAQ_JOB_TTL_S,
                   timeout=int(self.job_timeout_s) + SAQ_TIMEOUT_MARGIN_S,
+                  scheduled=math.ceil(not_before_s) if not_before_s else 0,
                   kwargs={"run_id": run_id, "environment": environment,
                           "timeout_s": self.job_timeout_s})
         async with self._reaching_redis():
             return await self._saq.enqueue(job) is not None
 
     async def queued_run_ids(self) -> list[str]:
-        """Runs waiting for a worker, first to be taken first."""
+        """Runs waiting for a worker: those ready, first to be taken first, then those
+        scheduled for later, soonest first."""
         async with self._reaching_redis():
-            job_ids = await self._redis.lrange(self._saq.namespace("queued"), 0, -1)
+            job_ids = [*await self._redis.lrange(self._saq.namespace("queued"), 0, -1),
+                       *await self._scheduled_job_ids()]
         return [self._saq.job_key_from_id(job_id.decode()) for job_id in job_ids]
+
+    async def _scheduled_job_ids(self) -> list[bytes]:
+        # saq's "incomplete" set scores a job by its time until it is moved to the queue (0 then).
+        return list(await self._redis.zrangebyscore(self._saq.namespace("incomplete"), 1, "+inf"))
 
     async def stranded(self, run_ids: list[str], *, taken_before_s: float) -> list[str]:
         """Those of `run_ids` (runs the store still has queued) that no worker will start:
@@ -158,7 +147,8 @@ class RunQueue:
             return []
         async with self._reaching_redis():
             jobs = await self._saq.jobs(run_ids)
-            waiting = set(await self._redis.lrange(self._saq.namespace("queued"), 0, -1))
+            waiting = {*await self._redis.lrange(self._saq.namespace("queued"), 0, -1),
+                       *await self._scheduled_job_ids()}
         taken_before = _now_ms() - taken_before_s * 1000
 
         def stranded(job: Job | None) -> bool:
@@ -172,9 +162,10 @@ class RunQueue:
         return [run_id for run_id, job in zip(run_ids, jobs) if stranded(job)]
 
     async def withdraw(self, run_id: str, reason: str) -> bool:
-        """Takes a run's job out of the queue: a queued run that will not be run, or the job of
-        a worker that died. Not for stopping a live run (its worker does not watch this; use
-        `request_cancel`). False if the job had already ended or was never queued."""
+        """Takes a run's job out of the queue, waiting or scheduled: a queued run that will not
+        be run, or the job of a worker that died. Not for stopping a live run (its worker does
+        not watch this; use `request_cancel`). False if the job had already ended or was never
+        queued."""
         async with self._reaching_redis():
             job = await self._saq.job(run_id)
             if job is None or job.status in TERMINAL_STATUSES:
@@ -189,7 +180,8 @@ class RunQueue:
     async def consume(self, handler: JobHandler, *, concurrency: int, stop: asyncio.Event,
                       worker_id: str | None = None, sweep_interval_s: float = 30.0) -> None:
         """Takes jobs and hands each to `handler`, at most `concurrency` at once, until `stop`
-        is set; then waits for the running handlers (which watch `stop` themselves).
+        is set; then waits for the running handlers (which watch `stop` themselves). Moves
+        scheduled jobs to the queue as their time comes.
 
         Redis being down is logged and waited out, never raised: the worker outlives it.
         """
@@ -197,6 +189,7 @@ class RunQueue:
         slots = asyncio.Semaphore(concurrency)
         running: set[asyncio.Task[None]] = set()
         sweeper = asyncio.create_task(self._sweep_loop(stop, sweep_interval_s))
+        scheduler = asyncio.create_task(self._schedule_loop(stop, SCHEDULE_INTERVAL_S))
         backoff = _Backoff()
         try:
             while not stop.is_set():
@@ -223,8 +216,9 @@ class RunQueue:
             if running:
                 await asyncio.wait(running)
         finally:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+            for upkeep in (sweeper, scheduler):
+                upkeep.cancel()
+            await asyncio.gather(sweeper, scheduler, return_exceptions=True)
 
     async def _take(self, timeout_s: float) -> Job | None:
         async with self._reaching_redis():
@@ -282,50 +276,17 @@ class RunQueue:
             except QueueUnavailable as exc:
                 log.warning("%s; sweep skipped", exc)
 
-    # --- environment claims -------------------------------------------------------------------
+    async def _schedule_loop(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Moves the scheduled jobs whose time has come to the queue. saq's script does it
+        atomically, and at most once a second across all consumers (its lock)."""
+        while not stop.is_set():
+            try:
+                async with self._reaching_redis():
+                    await self._saq.schedule(lock=1)
+            except QueueUnavailable:
+                pass  # the consumer's own loop logs the outage
+            await _sleep_unless(stop, interval_s)
 
-    async def claim_environment(self, environment: str, run_id: str,
-                                ttl_s: float = DEFAULT_CLAIM_TTL_S) -> str | None:
-        """Gives the environment to `run_id` unless another run has it: returns that run's id,
-        or None when `run_id` now holds the claim (taking it again only extends it)."""
-        async with self._reaching_redis():
-            holder = await self._claim(keys=[self._claim_key(environment)],
-                                       args=[run_id, _ms(ttl_s)])
-        return holder.decode() if holder else None
-
-    async def refresh_claim(self, environment: str, run_id: str,
-                            ttl_s: float = DEFAULT_CLAIM_TTL_S) -> bool:
-        """Extends the claim if `run_id` still holds it; False otherwise."""
-        async with self._reaching_redis():
-            return bool(await self._refresh(keys=[self._claim_key(environment)],
-                                            args=[run_id, _ms(ttl_s)]))
-
-    async def release_environment(self, environment: str, run_id: str) -> bool:
-        """Frees the environment if `run_id` holds it; a later run's claim is left alone."""
-        async with self._reaching_redis():
-            return bool(await self._release(keys=[self._claim_key(environment)], args=[run_id]))
-
-    async def environment_holder(self, environment: str) -> str | None:
-        async with self._reaching_redis():
-            holder = await self._redis.get(self._claim_key(environment))
-        return holder.decode() if holder else None
-
-    async def refresh_queued_claims(self, ttl_s: float = DEFAULT_CLAIM_TTL_S) -> int:
-        """Keeps the claims of runs still waiting in the queue alive (only their worker would
-        refresh them otherwise), so a long queue does not let a duplicate run in."""
-        async with self._reaching_redis():
-            job_ids = await self._redis.lrange(self._saq.namespace("queued"), 0, -1)
-            if not job_ids:
-                return 0
-            jobs = await self._saq.jobs(self._saq.job_key_from_id(j.decode()) for j in job_ids)
-            refreshed = 0
-            for job in jobs:
-                kwargs = (job.kwargs or {}) if job else {}
-                if kwargs.get("environment") and kwargs.get("run_id"):
-                    refreshed += await self._refresh(
-                        keys=[self._claim_key(kwargs["environment"])],
-                        args=[kwargs["run_id"], _ms(ttl_s)])
-        return refreshed
 
     # --- cancellation and Slack's response_url ------------------------------------------------
 
@@ -351,9 +312,6 @@ class RunQueue:
         return url.decode() if url else None
 
     # --- keys and errors ----------------------------------------------------------------------
-
-    def _claim_key(self, environment: str) -> str:
-        return f"{self._prefix}:claim:{environment}"
 
     def _cancel_key(self, run_id: str) -> str:
         return f"{self._prefix}:cancel:{run_id}"

@@ -2,15 +2,17 @@
 
 A live worker heartbeats its runs every few seconds (bot/worker.py). A run still "running"
 whose heartbeat is older than `stale_after_s` (30 s) lost its worker (SIGKILL, OOM, a lost
-machine): the reaper marks it interrupted, frees its environment, takes its job out of the
-queue and calls `on_interrupted(run_id)` so the channel hears about it. Every worker runs the
-reaper every `interval_s` (10 s), so a dead worker's run is ended within about 45 s. Several
-reapers at once are harmless: the store ends a run only if it is still running with a stale
-heartbeat (UPDATE ... WHERE status = 'running' ... RETURNING), so one reaper reports it.
+machine): the reaper marks it interrupted (which frees its environment for the next request),
+takes its job out of the queue and calls `on_interrupted(run_id)` so the channel hears about
+it. Every worker runs the reaper every `interval_s` (10 s), so a dead worker's run is ended
+within about 45 s. Several reapers at once are harmless: the store ends a run only if it is
+still running with a stale heartbeat (UPDATE ... WHERE status = 'running' ... RETURNING), so
+one reaper reports it.
 
 It also queues again the runs that the store has had queued for two minutes but that no worker
-will start: Redis restarted without persistence and forgot them, or a worker took one and died
-before starting it. Runs must not wait for ever.
+will start: Redis restarted without persistence and forgot them, a deploy's run was recorded
+while Redis was down, or a worker took one and died before starting it. Runs must not wait for
+ever.
 
 We do not wait for the queue library to notice: saq only sweeps a job once its timeout (over
 15 minutes here) has passed. See docs/queue.md.
@@ -24,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.errors import QueueUnavailable, StoreUnavailable
-from bot.queue import DEFAULT_CLAIM_TTL_S, RunQueue
+from bot.queue import RunQueue
 from bot.store import RunStatus, Store
 
 __all__ = ["DEFAULT_STALE_AFTER_S", "OnInterrupted", "reap_once", "requeue_lost",
@@ -41,8 +43,8 @@ async def reap_once(store: Store, queue: RunQueue, on_interrupted: OnInterrupted
                     stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[str]:
     """Ends every run whose worker stopped heartbeating; returns the ids this call ended.
 
-    Raises StoreUnavailable when PostgreSQL cannot be reached. Redis being down only delays
-    freeing the environment (its claim expires by itself)."""
+    Raises StoreUnavailable when PostgreSQL cannot be reached. Redis being down only leaves
+    the dead job's record to saq's sweep."""
     reaped = []
     for run in await store.stale_running_runs(stale_after_s):
         seen = run.heartbeat_at.isoformat(timespec="seconds") if run.heartbeat_at else "never"
@@ -54,11 +56,9 @@ async def reap_once(store: Store, queue: RunQueue, on_interrupted: OnInterrupted
         run_id = str(run.id)
         log.warning("run %s of %s interrupted: %s", run_id, run.environment, reason)
         try:
-            await queue.release_environment(run.environment, run_id)
             await queue.withdraw(run_id, "interrupted: its worker stopped responding")
         except QueueUnavailable as exc:
-            log.warning("run %s: queue not tidied (the claim expires by itself): %s",
-                        run_id, exc)
+            log.warning("run %s: its job was not withdrawn (saq sweeps it): %s", run_id, exc)
         reaped.append(run_id)
         await notify_interrupted(on_interrupted, run_id)
     return reaped
@@ -77,7 +77,6 @@ async def requeue_lost(store: Store, queue: RunQueue, *,
     for run_id in await queue.stranded(list(waiting), taken_before_s=older_than_s):
         environment = waiting[run_id].environment
         await queue.withdraw(run_id, "stranded: queued again")
-        await queue.claim_environment(environment, run_id)  # the claim may have gone too
         if await queue.enqueue(run_id, environment):
             log.warning("run %s of %s was stranded in the queue; queued it again", run_id,
                         environment)
@@ -87,9 +86,9 @@ async def requeue_lost(store: Store, queue: RunQueue, *,
 
 async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupted | None, *,
                      interval_s: float = 10.0, stale_after_s: float = DEFAULT_STALE_AFTER_S,
-                     claim_ttl_s: float = DEFAULT_CLAIM_TTL_S, stop: asyncio.Event) -> None:
-    """Reaps every `interval_s` until `stop` is set; outages are logged and waited out. Also
-    keeps the environment claims of queued runs alive, which no worker heartbeats yet."""
+                     stop: asyncio.Event) -> None:
+    """Reaps every `interval_s` until `stop` is set, and queues again the runs lost to the
+    queue; outages are logged and waited out."""
     while not stop.is_set():
         try:
             await reap_once(store, queue, on_interrupted, stale_after_s=stale_after_s)
@@ -97,7 +96,6 @@ async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupte
             log.warning("reaper: %s", exc)
         try:
             await requeue_lost(store, queue)
-            await queue.refresh_queued_claims(claim_ttl_s)
         except (StoreUnavailable, QueueUnavailable) as exc:
             log.warning("reaper: %s", exc)
         try:

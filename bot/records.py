@@ -20,7 +20,7 @@ from checks.errors import UsageError
 from checks.results import Status, Verdict
 
 __all__ = ["Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry", "OutboxMessage", "PreviousFailure",
-           "Run", "RunCounts", "RunRequest", "RunStatus", "RunStart", "RunTicket", "SlackMessage",
+           "Run", "RunCounts", "RunRequest", "RunStart", "RunStatus", "RunTicket", "SlackMessage",
            "SlackMessageKind", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
            "as_uuid"]
 

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import create_asgi_app
-from bot.webhooks import webhook_routes
+from bot.webhooks.routes import webhook_routes
 
 __all__ = ["create_web_app"]
 

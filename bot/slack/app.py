@@ -70,8 +70,6 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
         try:
             yield
         finally:
-            from bot.deploys import flush_scheduled_enqueues
-            await flush_scheduled_enqueues(state["services"])  # no deploy left without a job
             if own:
                 await state["services"].close()
 

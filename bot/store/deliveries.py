@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import StoreError
-from bot.records import RunRequest, WebhookDelivery, WebhookOutcome, WebhookSource
+from bot.records import RunRequest, WebhookDelivery, WebhookOutcome
 from bot.store._base import StoreBase
 from bot.store._values import clean_text, jsonb, positive
-from bot.store.runs import insert_run
+from bot.store.runs import one_active_run, start_superseding
 
 _CREDENTIAL_HEADER = re.compile(
     r"authorization|cookie|secret|token|signature|password|passwd|api[-_]?key|credential", re.I)
@@ -24,7 +24,7 @@ class WebhookDeliveriesTable(StoreBase):
     # --- webhook deliveries -------------------------------------------------------------------
 
     async def record_webhook_delivery(
-            self, source: WebhookSource, delivery_id: str | None, outcome: WebhookOutcome, *,
+            self, source: str, delivery_id: str | None, outcome: WebhookOutcome, *,
             reason: str = "", environment: str | None = None,
             headers: Mapping[str, str] | None = None, summary: Mapping[str, Any] | None = None,
             run: RunRequest | None = None) -> WebhookDelivery:
@@ -33,16 +33,19 @@ class WebhookDeliveriesTable(StoreBase):
         Accepted and ignored deliveries are unique per (source, delivery_id): of any number of
         concurrent deliveries of one id, exactly one is new. With `run` (accepted only), the run
         is created in the same transaction, only for the new delivery, and its id returned:
-        a redelivery returns the first delivery's run. Rejected deliveries never claim their id
-        (a forged request must not shadow the genuine one) and are always new.
-        Headers whose names suggest a credential are dropped."""
-        source, outcome = WebhookSource(source), WebhookOutcome(outcome)
+        a redelivery returns the first delivery's run. That run is a deploy's: it supersedes
+        the environment's active runs as `Store.start_superseding` does (the caller finds them
+        with `runs_superseded_by`). Rejected deliveries never claim their id (a forged request
+        must not shadow the genuine one) and are always new. Headers whose names suggest a
+        credential are dropped."""
+        outcome = WebhookOutcome(outcome)
         if run is not None and outcome is not WebhookOutcome.ACCEPTED:
             raise ValueError(f"only an accepted delivery creates a run, not an {outcome.value} one")
-        params = {"source": source.value, "delivery": delivery_id, "outcome": outcome.value,
+        params = {"source": source, "delivery": delivery_id, "outcome": outcome.value,
                   "reason": clean_text(reason), "env": environment,
                   "headers": jsonb(_safe_headers(headers or {})), "summary": jsonb(summary or {})}
-        async with self._transaction() as conn:
+        environment_of_run = run.environment if run is not None else ""
+        async with self._transaction() as conn, one_active_run(environment_of_run):
             cursor = await conn.execute(
                 "INSERT INTO webhook_deliveries (source, delivery_id, outcome, reason,"
                 " environment, headers, summary) VALUES (%(source)s, %(delivery)s, %(outcome)s,"
@@ -57,14 +60,14 @@ class WebhookDeliveriesTable(StoreBase):
                     " AND delivery_id = %(delivery)s AND outcome <> 'rejected' RETURNING *", params)
                 row = await cursor.fetchone()
                 if row is None:  # the first delivery's transaction rolled back meanwhile
-                    raise StoreError(f"webhook delivery {source.value}/{delivery_id} vanished "
+                    raise StoreError(f"webhook delivery {source}/{delivery_id} vanished "
                                      f"while being recorded; expected a retry to succeed")
                 return _webhook_delivery(row, is_new=False)
             if run is not None:
                 if run.idempotency_key is None and delivery_id is not None:
                     run = dataclasses.replace(
-                        run, idempotency_key=f"webhook:{source.value}:{delivery_id}")
-                created = await insert_run(conn, run)
+                        run, idempotency_key=f"webhook:{source}:{delivery_id}")
+                created = (await start_superseding(conn, self._schema, run)).run
                 cursor = await conn.execute(
                     "UPDATE webhook_deliveries SET run_id = %s WHERE id = %s RETURNING *",
                     (created.id, row["id"]))
@@ -73,7 +76,7 @@ class WebhookDeliveriesTable(StoreBase):
         return _webhook_delivery(row, is_new=True)
 
     async def recent_webhook_deliveries(self, limit: int = 50, *,
-                                        source: WebhookSource | None = None
+                                        source: str | None = None
                                         ) -> list[WebhookDelivery]:
         """The latest deliveries, newest first: why did (or didn't) a deploy trigger a run."""
         async with self._connection() as conn:
@@ -81,7 +84,7 @@ class WebhookDeliveriesTable(StoreBase):
                 "SELECT * FROM webhook_deliveries"
                 " WHERE (%(source)s::text IS NULL OR source = %(source)s)"
                 " ORDER BY received_at DESC, id DESC LIMIT %(limit)s",
-                {"source": WebhookSource(source).value if source else None,
+                {"source": source or None,
                  "limit": positive(limit)})
             return [_webhook_delivery(row, is_new=False) for row in await cursor.fetchall()]
 
@@ -89,7 +92,7 @@ class WebhookDeliveriesTable(StoreBase):
 
 def _webhook_delivery(row: Mapping[str, Any], *, is_new: bool) -> WebhookDelivery:
     return WebhookDelivery(
-        id=row["id"], source=WebhookSource(row["source"]), delivery_id=row["delivery_id"],
+        id=row["id"], source=row["source"], delivery_id=row["delivery_id"],
         received_at=row["received_at"], last_received_at=row["last_received_at"],
         redeliveries=row["redeliveries"], outcome=WebhookOutcome(row["outcome"]),
         reason=row["reason"], environment=row["environment"], run_id=row["run_id"],

@@ -1,30 +1,46 @@
-"""Runs and their check results: creating, claiming, finishing and ending runs, and the
-queries over them (active, stale, recent, previous failures)."""
+"""Runs and their check results: starting runs (one active run per environment, decided
+under the environment's advisory lock), claiming, finishing and ending them, and the queries
+over them (active, stale, recent, previous failures).
+
+An environment has at most one active (queued or running) run. `start_or_join` is the one
+place a trigger's request becomes a run or joins the one going; a deploy's run goes through
+`start_superseding` instead, which ends the environment's active runs for it. Both take
+`pg_advisory_xact_lock` on the environment first, so concurrent requests are decided one after
+the other, each seeing what the previous one committed; the partial unique index of migration
+0004 is the backstop."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, LiteralString
-from uuid import UUID
+from uuid import UUID, uuid4
+
+import psycopg
 
 from bot.errors import DuplicateRun, StoreError
 from bot.records import (
     DeployFacts,
+    OutboxMessage,
     PreviousFailure,
     Run,
     RunCounts,
     RunRequest,
+    RunStart,
     RunStatus,
+    RunTicket,
     TriggerKind,
     as_uuid,
 )
 from bot.store._base import Conn, StoreBase
 from bot.store._values import aware, clean_text, jsonb, positive
+from bot.store.outbox import insert_outbox_messages
 from checks.results import CheckResult, RunResult, Severity, Status, Verdict
 
-__all__ = ["RunsTable", "insert_run", "run_from_row"]
+__all__ = ["RunsTable", "insert_run", "one_active_run", "run_from_row", "start_superseding"]
 
 _PROBLEM_STATUSES = [Status.FAIL.value, Status.ERROR.value]
 
@@ -33,9 +49,55 @@ class RunsTable(StoreBase):
     # --- runs ---------------------------------------------------------------------------------
 
     async def create_run(self, request: RunRequest) -> Run:
-        """Records a queued run. Raises DuplicateRun if its idempotency key was used before."""
-        async with self._connection() as conn:
+        """Records a queued run as asked, deciding nothing (for tools and tests: triggers call
+        `start_or_join`). Raises DuplicateRun if its idempotency key was used before, and
+        StoreError if the environment already has an active run."""
+        async with self._connection() as conn, one_active_run(request.environment):
             return await insert_run(conn, request)
+
+    async def start_or_join(self, request: RunRequest) -> RunTicket:
+        """Starts the requested run, or joins the environment's active run: the one decision.
+
+        In one transaction under the environment's lock: if a run of the environment is queued
+        or running, the join is written to the audit log (action "join", the requester as
+        actor, the joined run and the trigger as detail) and that run comes back with
+        `joined=True`; otherwise the request's run is recorded, queued, with `joined=False`.
+        Both statements go to PostgreSQL as one pipeline, one round trip (the web process
+        acks Slack within 3 s): PostgreSQL runs the statements before a pipeline's Sync as
+        one implicit transaction, so the lock holds until the decision is committed, and an
+        error rolls all of it back.
+
+        Raises DuplicateRun if the request's idempotency key was used before (then nothing is
+        recorded)."""
+        params = {**_run_values(request),
+                  "actor": request.requested_by or request.trigger_kind.value,
+                  "audit": jsonb({"trigger": request.trigger_kind.value,
+                                  "trigger_detail": request.trigger_detail,
+                                  "filters": list(request.filters)})}
+        async with self._connection() as conn, one_active_run(request.environment):
+            async with conn.pipeline():  # no BEGIN and COMMIT: each would cost a round trip
+                await _lock_environment(conn, self._schema, request.environment)
+                cursor = await conn.execute(_START_OR_JOIN, params)
+            row = await cursor.fetchone()
+            if row is None:  # a concurrent request with the same key committed meanwhile
+                raise await _duplicate(conn, request.idempotency_key)
+        outcome = row["outcome"]
+        if outcome == "duplicate":
+            raise DuplicateRun(run_from_row(row))
+        return RunTicket(run_from_row(row), joined=outcome == "joined")
+
+    async def start_superseding(self, request: RunRequest) -> RunStart:
+        """Records a deploy's run and supersedes every active run of its environment by it, in
+        one transaction under the environment's lock (see `start_superseding` the function).
+        Raises DuplicateRun if the idempotency key was used before (nothing changes then)."""
+        async with self._transaction() as conn, one_active_run(request.environment):
+            return await start_superseding(conn, self._schema, request)
+
+    async def runs_superseded_by(self, run_id: UUID | str) -> list[Run]:
+        """The runs that `run_id` superseded, oldest first."""
+        return await self._select_runs(
+            "SELECT * FROM runs WHERE superseded_by = %(id)s ORDER BY created_at, id",
+            {"id": as_uuid(run_id)})
 
     async def get_run(self, run_id: UUID | str) -> Run | None:
         async with self._connection() as conn:
@@ -66,12 +128,18 @@ class RunsTable(StoreBase):
         async with self._connection() as conn:
             await _upsert_results(conn, as_uuid(run_id), [result])
 
-    async def finish_run(self, run_id: UUID | str, result: RunResult) -> Run | None:
+    async def finish_run(self, run_id: UUID | str, result: RunResult, *,
+                         messages: Callable[[Run], Sequence[OutboxMessage]] | None = None
+                         ) -> Run | None:
         """queued|running -> passed|failed|cancelled, from the RunResult's verdict and counts.
 
         Every result in `result` is saved in the same transaction (filling in any that a blip
         kept `save_result` from saving), even when the run had already ended; returns None
-        then (interrupted by the reaper, cancelled or superseded meanwhile)."""
+        then (interrupted by the reaper, cancelled or superseded meanwhile).
+
+        `messages(run)` renders what the run owes Slack from the run as it ends up (finished
+        now, or as it was ended elsewhere); they are written to the outbox in the same
+        transaction, so a run is never finished without them."""
         verdict = result.verdict
         counts = RunCounts.from_statuses(result.counts())
         run_uuid = as_uuid(run_id)
@@ -87,7 +155,14 @@ class RunsTable(StoreBase):
                 {"id": run_uuid, "status": verdict.value, "started": aware(result.started_at),
                  "suite": result.suite or None, **dataclasses.asdict(counts)})
             row = await cursor.fetchone()
-        return run_from_row(row) if row else None
+            finished = row is not None
+            if messages is not None:
+                if row is None:
+                    cursor = await conn.execute("SELECT * FROM runs WHERE id = %s", (run_uuid,))
+                    row = await cursor.fetchone()
+                if row is not None:
+                    await insert_outbox_messages(conn, run_uuid, messages(run_from_row(row)))
+        return run_from_row(row) if finished and row is not None else None
 
     async def mark_interrupted(self, run_id: UUID | str, reason: str, *,
                                only_if_stale_s: float | None = None) -> Run | None:
@@ -103,22 +178,6 @@ class RunsTable(StoreBase):
         by = as_uuid(by_run_id)
         return await self._end_run(run_id, RunStatus.SUPERSEDED,
                                    reason or f"superseded by run {by}", superseded_by=by)
-
-    async def supersede_queued(self, environment: str, by_run_id: UUID | str,
-                               reason: str | None = None) -> list[Run]:
-        """Marks every queued run of `environment` created before `by_run_id` as superseded by
-        it, in one statement (deploys in quick succession run only the newest)."""
-        by = as_uuid(by_run_id)
-        async with self._connection() as conn:
-            cursor = await conn.execute(
-                "UPDATE runs SET status = 'superseded', superseded_by = %(by)s,"
-                " status_reason = %(reason)s, finished_at = now()"
-                " WHERE environment = %(env)s AND status = 'queued' AND id <> %(by)s"
-                " AND created_at < (SELECT created_at FROM runs WHERE id = %(by)s)"
-                " RETURNING *",
-                {"env": environment, "by": by, "reason": reason or f"superseded by run {by}"})
-            rows = await cursor.fetchall()
-        return sorted((run_from_row(row) for row in rows), key=lambda run: run.created_at)
 
     async def mark_cancelled(self, run_id: UUID | str, reason: str) -> Run | None:
         """queued|running -> cancelled. A worker cancelling its own run calls `finish_run` with
@@ -182,6 +241,17 @@ class RunsTable(StoreBase):
             " ORDER BY created_at DESC, id LIMIT %(limit)s",
             {"env": environment, "kind": TriggerKind(trigger_kind).value if trigger_kind else None,
              "limit": positive(limit)})
+
+    async def run_for_thread(self, channel: str, thread_ts: str) -> Run | None:
+        """The latest run shown in this Slack thread (its summary is the thread's parent, or
+        was posted in it), for `@smokebot rerun` and buttons."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "SELECT r.* FROM slack_messages m JOIN runs r ON r.id = m.run_id"
+                " WHERE m.channel = %(channel)s AND (m.ts = %(ts)s OR m.thread_ts = %(ts)s)"
+                " ORDER BY r.created_at DESC, r.id LIMIT 1", {"channel": channel, "ts": thread_ts})
+            row = await cursor.fetchone()
+        return run_from_row(row) if row else None
 
     async def _select_runs(self, query: LiteralString, params: Mapping[str, Any]) -> list[Run]:
         async with self._connection() as conn:
@@ -251,33 +321,157 @@ LEFT JOIN slack_messages rep
 """
 
 
+# --- starting runs -----------------------------------------------------------------------------
+
+_ONE_ACTIVE_INDEX = "runs_one_active_per_environment_idx"  # migration 0004
+
+# After the environment's lock, in a statement of its own: its snapshot then shows whatever the
+# previous holder of the lock committed. Of `active` and `used_key`, the first that has a row
+# decides; the INSERT and the audit entry are each guarded so that only the decided one happens.
+_START_OR_JOIN: LiteralString = """
+WITH active AS (
+    SELECT * FROM runs
+    WHERE environment = %(environment)s AND status IN ('queued', 'running')
+    ORDER BY created_at DESC, id LIMIT 1
+), used_key AS (
+    SELECT * FROM runs WHERE idempotency_key = %(key)s::text
+), started AS (
+    INSERT INTO runs (created_at, environment, suite, trigger_kind, trigger_detail,
+                      requested_by, filters, channel, deploy_source, deploy_version,
+                      deploy_commit, deploy_ref, deployer, deploy_url, deploy_link, rerun_of,
+                      idempotency_key)
+    SELECT clock_timestamp(), %(environment)s::text, %(suite)s::text, %(kind)s::text,
+           %(detail)s::text, %(by)s::text, %(filters)s::text[], %(channel)s::text,
+           %(source)s::text, %(version)s::text, %(commit)s::text, %(ref)s::text,
+           %(deployer)s::text, %(url)s::text, %(link)s::text, %(rerun_of)s::uuid,
+           %(key)s::text
+    WHERE NOT EXISTS (SELECT FROM active) AND NOT EXISTS (SELECT FROM used_key)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+), joined AS (
+    INSERT INTO audit_log (actor, action, environment, allowed, detail)
+    SELECT %(actor)s::text, 'join', %(environment)s::text, true,
+           %(audit)s::jsonb || jsonb_build_object('run_id', active.id::text)
+    FROM active WHERE NOT EXISTS (SELECT FROM used_key)
+)
+SELECT 'started' AS outcome, * FROM started
+UNION ALL SELECT 'joined', * FROM active WHERE NOT EXISTS (SELECT FROM used_key)
+UNION ALL SELECT 'duplicate', * FROM used_key
+"""
+
+# Counts come from the results saved so far, so a superseded run shows how far it got. The
+# key check leaves everything alone for a request delivered twice.
+_SUPERSEDE_ACTIVE: LiteralString = """
+UPDATE runs r
+SET status = 'superseded', superseded_by = %(id)s, status_reason = %(reason)s,
+    finished_at = now(),
+    (passed_count, failed_count, error_count, skipped_count, warned_count) = (
+        SELECT count(*) FILTER (WHERE c.status = 'pass'),
+               count(*) FILTER (WHERE c.status = 'fail'),
+               count(*) FILTER (WHERE c.status = 'error'),
+               count(*) FILTER (WHERE c.status = 'skip'),
+               count(*) FILTER (WHERE c.status = 'warn')
+        FROM check_results c WHERE c.run_id = r.id)
+WHERE r.environment = %(environment)s AND r.status IN ('queued', 'running')
+  AND NOT EXISTS (SELECT FROM runs k WHERE k.idempotency_key = %(key)s::text)
+RETURNING r.*
+"""
+
+_INSERT_RUN: LiteralString = """
+INSERT INTO runs (id, created_at, environment, suite, trigger_kind, trigger_detail,
+                  requested_by, filters, channel, deploy_source, deploy_version, deploy_commit,
+                  deploy_ref, deployer, deploy_url, deploy_link, rerun_of, idempotency_key)
+VALUES (coalesce(%(id)s, gen_random_uuid()), clock_timestamp(), %(environment)s, %(suite)s,
+        %(kind)s, %(detail)s, %(by)s, %(filters)s, %(channel)s, %(source)s, %(version)s,
+        %(commit)s, %(ref)s, %(deployer)s, %(url)s, %(link)s, %(rerun_of)s, %(key)s)
+ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
+"""
+
+
 async def insert_run(conn: Conn, request: RunRequest) -> Run:
-    deploy = request.deploy or DeployFacts()
-    cursor = await conn.execute(
-        "INSERT INTO runs (environment, suite, trigger_kind, trigger_detail, requested_by,"
-        " filters, channel, deploy_source, deploy_version, deploy_commit, deploy_ref, deployer,"
-        " deploy_url, deploy_link, rerun_of, idempotency_key)"
-        " VALUES (%(environment)s, %(suite)s, %(kind)s, %(detail)s, %(by)s, %(filters)s,"
-        " %(channel)s, %(source)s, %(version)s, %(commit)s, %(ref)s, %(deployer)s, %(url)s,"
-        " %(link)s, %(rerun_of)s, %(key)s)"
-        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
-        {"environment": request.environment, "suite": request.suite,
-         "kind": request.trigger_kind.value, "detail": clean_text(request.trigger_detail),
-         "by": request.requested_by, "filters": list(request.filters),
-         "channel": request.channel, "source": deploy.source, "version": deploy.version,
-         "commit": deploy.commit, "ref": deploy.ref, "deployer": deploy.deployer,
-         "url": deploy.url, "link": deploy.link, "rerun_of": request.rerun_of,
-         "key": request.idempotency_key})
+    """Records a queued run as asked, deciding nothing; see `RunsTable.create_run`."""
+    cursor = await conn.execute(_INSERT_RUN, {**_run_values(request), "id": None})
     row = await cursor.fetchone()
-    if row is not None:
-        return run_from_row(row)
-    cursor = await conn.execute("SELECT * FROM runs WHERE idempotency_key = %s",
-                                (request.idempotency_key,))
+    if row is None:
+        raise await _duplicate(conn, request.idempotency_key)
+    return run_from_row(row)
+
+
+async def start_superseding(conn: Conn, schema: str, request: RunRequest) -> RunStart:
+    """Records a deploy's run and ends every active run of its environment as superseded by
+    it ("superseded by a newer deploy of v3.0.1 (run ...)"), under the environment's lock.
+
+    `conn` must be in a transaction, which the caller commits: `Store.start_superseding`
+    opens its own, a webhook delivery records its run in the delivery's. Raises DuplicateRun
+    if the idempotency key was used before; the caller's transaction must then roll back."""
+    run_id = uuid4()  # known before the row, so the superseded runs can name it
+    params = {**_run_values(request), "id": run_id,
+              "reason": _supersede_reason(request, run_id)}
+    await _lock_environment(conn, schema, request.environment)
+    await conn.execute("SET CONSTRAINTS runs_superseded_by_fkey DEFERRED")
+    superseding = await conn.execute(_SUPERSEDE_ACTIVE, params)
+    inserting = await conn.execute(_INSERT_RUN, params)
+    row = await inserting.fetchone()
+    if row is None:
+        raise await _duplicate(conn, request.idempotency_key)
+    superseded = sorted((run_from_row(r) for r in await superseding.fetchall()),
+                        key=lambda run: (run.created_at, str(run.id)))
+    return RunStart(run_from_row(row), tuple(superseded))
+
+
+@asynccontextmanager
+async def one_active_run(environment: str) -> AsyncIterator[None]:
+    """Turns a breach of the one-active-run index into a StoreError that says what happened.
+    It cannot fire through `start_or_join` or `start_superseding`, which decide under the
+    environment's lock: only a run recorded some other way can meet it."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != _ONE_ACTIVE_INDEX:
+            raise
+        raise StoreError(f"could not record a run of {environment}: the environment already "
+                         f"has a queued or running run, and the store keeps one at a time; "
+                         f"expected the request to join that run") from None
+
+
+def _environment_lock_key(schema: str, environment: str) -> int:
+    # A stable 64-bit key per store and environment; migrations lock "smokebot.migrate:...".
+    name = f"smokebot.environment:{schema}:{environment}"
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+async def _lock_environment(conn: Conn, schema: str, environment: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                       (_environment_lock_key(schema, environment),))
+
+
+def _run_values(request: RunRequest) -> dict[str, Any]:
+    deploy = request.deploy or DeployFacts()
+    return {"environment": request.environment, "suite": request.suite,
+            "kind": request.trigger_kind.value, "detail": clean_text(request.trigger_detail),
+            "by": request.requested_by, "filters": list(request.filters),
+            "channel": request.channel, "source": deploy.source, "version": deploy.version,
+            "commit": deploy.commit, "ref": deploy.ref, "deployer": deploy.deployer,
+            "url": deploy.url, "link": deploy.link, "rerun_of": request.rerun_of,
+            "key": request.idempotency_key}
+
+
+def _supersede_reason(by: RunRequest, run_id: UUID) -> str:
+    deploy = by.deploy
+    what = (deploy.version or deploy.commit) if deploy else None
+    of = f" of {what}" if what else ""
+    return f"superseded by a newer deploy{of} (run {run_id})"
+
+
+async def _duplicate(conn: Conn, key: str | None) -> StoreError:
+    """The error for a run whose insert met an idempotency key already taken."""
+    cursor = await conn.execute("SELECT * FROM runs WHERE idempotency_key = %s", (key,))
     existing = await cursor.fetchone()
     if existing is None:  # the holder of the key rolled back meanwhile
-        raise StoreError(f"run with idempotency key {request.idempotency_key!r} vanished while "
-                         f"being created; expected a retry to succeed")
-    raise DuplicateRun(run_from_row(existing))
+        return StoreError(f"run with idempotency key {key!r} vanished while being created; "
+                          f"expected a retry to succeed")
+    return DuplicateRun(run_from_row(existing))
 
 
 async def _upsert_results(conn: Conn, run_id: UUID, results: Iterable[CheckResult]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -37,8 +38,7 @@ async def pttl(queue: RunQueue, key: str) -> int:
 
 
 def test_public_surface_is_the_documented_list() -> None:
-    assert bot.queue.__all__ == ["DEFAULT_CLAIM_TTL_S", "DEFAULT_JOB_TIMEOUT_S", "QueuedRun",
-                                 "RunQueue"]
+    assert bot.queue.__all__ == ["DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
 
 
 # --- the queue --------------------------------------------------------------------------------
@@ -99,65 +99,66 @@ async def test_withdrawing_a_queued_run_takes_it_out_of_the_queue(queue: RunQueu
     assert await queue.withdraw(run_id(), "never queued") is False
 
 
-# --- environment claims -----------------------------------------------------------------------
+# --- scheduled runs -----------------------------------------------------------------------------
 
-async def test_exactly_one_of_fifty_concurrent_claims_wins_and_the_others_see_the_winner(
+async def consume_until(queue: RunQueue, count: int, timeout_s: float = 30
+                        ) -> list[tuple[str, float]]:
+    """The first `count` runs a consumer hands out, with the time each was handed out."""
+    received: list[tuple[str, float]] = []
+    stop = asyncio.Event()
+
+    async def handler(queued: QueuedRun) -> None:
+        received.append((queued.run_id, time.time()))
+        if len(received) == count:
+            stop.set()
+
+    await asyncio.wait_for(queue.consume(handler, concurrency=2, stop=stop), timeout_s)
+    return received
+
+
+async def test_a_scheduled_run_is_handed_out_only_once_its_time_has_come(
         queue: RunQueue) -> None:
-    contenders = [run_id() for _ in range(50)]
-    holders = await asyncio.gather(*(queue.claim_environment("staging", rid, 60)
-                                     for rid in contenders))
-    winners = [rid for rid, holder in zip(contenders, holders) if holder is None]
-    assert len(winners) == 1
-    assert sorted(h for h in holders if h is not None) == [winners[0]] * 49
-    assert await queue.environment_holder("staging") == winners[0]
+    later, now = run_id(), run_id()
+    not_before = time.time() + 1.5
+    assert await queue.enqueue(later, "staging", not_before_s=not_before) is True
+    assert await queue.enqueue(later, "staging", not_before_s=not_before) is False
+    assert await queue.enqueue(now, "production") is True
+    assert await queue.queued_run_ids() == [now, later]  # ready first, then scheduled
+
+    received = await consume_until(queue, 2)
+
+    assert [rid for rid, _ in received] == [now, later]
+    assert received[1][1] >= not_before
+    assert received[1][1] < not_before + 3, "taken within a second or two of its time"
+    assert await queue.queued_run_ids() == []
 
 
-async def test_a_second_request_joins_the_run_that_holds_the_environment(queue: RunQueue) -> None:
-    running, second = run_id(), run_id()
-    assert await queue.claim_environment("staging", running, 60) is None
-    assert await queue.claim_environment("staging", second, 60) == running
-    assert await queue.claim_environment("production", second, 60) is None  # per environment
+async def test_a_scheduled_run_survives_the_process_that_queued_it() -> None:
+    async with isolated_queue() as queue:
+        rid = run_id()
+        web = RunQueue.from_url(redis_url(), prefix=queue.prefix)
+        await web.enqueue(rid, "staging", not_before_s=time.time() + 0.5)
+        await web.close()  # the web process restarts while the run waits out its window
+
+        assert [r for r, _ in await consume_until(queue, 1)] == [rid]
 
 
-async def test_the_holder_claiming_again_extends_its_claim(queue: RunQueue) -> None:
-    holder = run_id()
-    assert await queue.claim_environment("staging", holder, 5) is None
-    assert await queue.claim_environment("staging", holder, 600) is None
-    assert 5_000 < await pttl(queue, "claim:staging") <= 600_000
+async def test_a_withdrawn_scheduled_run_is_never_handed_out(queue: RunQueue) -> None:
+    superseded, kept = run_id(), run_id()
+    await queue.enqueue(superseded, "staging", not_before_s=time.time() + 0.5)
+    assert await queue.withdraw(superseded, "superseded by a newer deploy") is True
+    assert await queue.queued_run_ids() == []
+    await queue.enqueue(kept, "staging", not_before_s=time.time() + 1)
+
+    assert [r for r, _ in await consume_until(queue, 1)] == [kept]
+    job = await queue._saq.job(superseded)
+    assert job is not None and job.status.value == "aborted"
 
 
-async def test_only_the_holder_refreshes_or_releases_the_claim(queue: RunQueue) -> None:
-    holder, other = run_id(), run_id()
-    await queue.claim_environment("staging", holder, 5)
-    assert await queue.refresh_claim("staging", other, 600) is False
-    assert await pttl(queue, "claim:staging") <= 5_000
-    assert await queue.refresh_claim("staging", holder, 600) is True
-    assert await pttl(queue, "claim:staging") > 5_000
-    assert await queue.release_environment("staging", other) is False
-    assert await queue.environment_holder("staging") == holder
-    assert await queue.release_environment("staging", holder) is True
-    assert await queue.environment_holder("staging") is None
-    assert await queue.claim_environment("staging", other, 60) is None
-
-
-async def test_a_finished_run_releasing_late_leaves_the_next_runs_claim_alone(
-        queue: RunQueue) -> None:
-    finished, lapsed_and_reclaimed = run_id(), run_id()
-    await queue.claim_environment("staging", finished, 60)
-    await queue.release_environment("staging", finished)
-    await queue.claim_environment("staging", lapsed_and_reclaimed, 60)
-    assert await queue.release_environment("staging", finished) is False
-    assert await queue.environment_holder("staging") == lapsed_and_reclaimed
-
-
-async def test_claims_of_runs_waiting_in_the_queue_are_kept_alive(queue: RunQueue) -> None:
-    waiting, not_queued = run_id(), run_id()
-    await queue.claim_environment("staging", waiting, 5)
-    await queue.claim_environment("production", not_queued, 5)
-    await queue.enqueue(waiting, "staging")
-    assert await queue.refresh_queued_claims(600) == 1
-    assert await pttl(queue, "claim:staging") > 5_000
-    assert await pttl(queue, "claim:production") <= 5_000
+async def test_a_run_waiting_for_its_time_is_not_stranded(queue: RunQueue) -> None:
+    scheduled, forgotten = run_id(), run_id()
+    await queue.enqueue(scheduled, "staging", not_before_s=time.time() + 600)
+    assert await queue.stranded([scheduled, forgotten], taken_before_s=120) == [forgotten]
 
 
 # --- cancellation and response_url ------------------------------------------------------------
@@ -187,15 +188,12 @@ async def test_every_call_raises_queue_unavailable_when_redis_is_unreachable() -
     port = free_port()  # nothing listens there
     queue = RunQueue.from_url(f"redis://:hunter2-canary@127.0.0.1:{port}/3", prefix="q_down")
     calls = [lambda: queue.ping(), lambda: queue.enqueue(run_id(), "staging"),
+             lambda: queue.enqueue(run_id(), "staging", not_before_s=time.time() + 5),
              lambda: queue.queued_run_ids(),
-             lambda: queue.claim_environment("staging", run_id(), 60),
-             lambda: queue.refresh_claim("staging", run_id(), 60),
-             lambda: queue.release_environment("staging", run_id()),
+             lambda: queue.stranded([run_id()], taken_before_s=120),
              lambda: queue.request_cancel(run_id()), lambda: queue.cancel_requested(run_id()),
              lambda: queue.withdraw(run_id(), "x"), lambda: queue.response_url(run_id()),
-             lambda: queue.remember_response_url(run_id(), "https://hooks.slack.com/x"),
-             lambda: queue.environment_holder("staging"),
-             lambda: queue.refresh_queued_claims()]
+             lambda: queue.remember_response_url(run_id(), "https://hooks.slack.com/x")]
     try:
         for call in calls:
             with pytest.raises(QueueUnavailable) as caught:
@@ -229,11 +227,11 @@ async def test_the_queue_works_again_by_itself_when_redis_comes_back() -> None:
     queue = RunQueue.from_url(f"redis://127.0.0.1:{port}/0", prefix="q_back")
     try:
         with private_redis(port):
-            assert await queue.claim_environment("staging", "run-1", 60) is None
+            assert await queue.enqueue("run-1", "staging") is True
         with pytest.raises(QueueUnavailable):
-            await queue.claim_environment("staging", "run-2", 60)
+            await queue.enqueue("run-2", "staging")
         with private_redis(port):  # a restart without persistence: empty, and new sockets
-            assert await queue.claim_environment("staging", "run-2", 60) is None
+            assert await queue.queued_run_ids() == []
             assert await queue.enqueue("run-2", "staging") is True
             assert await queue.queued_run_ids() == ["run-2"]
     finally:

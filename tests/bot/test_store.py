@@ -17,6 +17,7 @@ import bot.store
 from bot.errors import DuplicateRun, MigrationError, RunNotFound, StoreError, StoreUnavailable
 from bot.migrate import migrate
 from bot.migrations import Migration, apply_migrations, discover_migrations
+from bot.records import OutboxMessage
 from bot.store import (
     DeployFacts,
     RunCounts,
@@ -32,8 +33,8 @@ from checks.results import CheckResult, RunResult, Severity, Status, Verdict
 from tests.support.asgi import free_port
 from tests.support.services import PG_ADMIN_DSN
 
-TABLES = ["acknowledgements", "audit_log", "check_results", "runs", "schema_migrations",
-          "slack_messages", "slack_outbox", "webhook_deliveries"]
+TABLES = ["acknowledgements", "audit_log", "check_results", "outbox_leases", "outbox_messages",
+          "runs", "schema_migrations", "slack_messages", "webhook_deliveries"]
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 VERSIONS = [m.version for m in discover_migrations()]
 
@@ -439,10 +440,10 @@ async def test_a_second_active_run_recorded_behind_the_stores_back_is_a_clear_er
 
 async def test_the_migration_keeps_one_active_run_per_environment_of_an_old_store(
         pg_dsn: str) -> None:
-    *before, last = [m for m in discover_migrations()]
-    assert last.version == "0004_one_active_run_per_environment"
+    migrations = discover_migrations()
+    at = VERSIONS.index("0004_one_active_run_per_environment")
     async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
-        await apply_migrations(conn, "smokebot", tuple(before))  # type: ignore[arg-type]
+        await apply_migrations(conn, "smokebot", migrations[:at])  # type: ignore[arg-type]
     async with Store.open(pg_dsn) as store:
         # What the Redis claim let through: four runs of staging at once.
         ids = [(await store.create_run(slash())).id for _ in range(4)]
@@ -450,7 +451,7 @@ async def test_the_migration_keeps_one_active_run_per_environment_of_an_old_stor
         await store.mark_running(ids[2], "w")
         kept_elsewhere = await store.create_run(slash("production"))
 
-        assert await store.migrate() == [last.version]
+        assert await store.migrate() == VERSIONS[at:]
         active = await store.active_runs()
         assert [r.id for r in active] == [ids[2], kept_elsewhere.id]
         for run_id in (ids[0], ids[1], ids[3]):
@@ -587,57 +588,31 @@ async def test_audit_log_records_refusals_and_reads_newest_first(store: Store) -
 
 # --- Slack outbox -----------------------------------------------------------------------------
 
-async def test_outbox_hands_out_due_calls_in_order_once_and_again_after_a_failure(
+async def test_outbox_lease_lets_one_deliverer_at_a_time_send_a_runs_messages_in_order(
         store: Store) -> None:
-    run = await store.create_run(slash())
-    summary = await store.outbox_put("chat.postMessage", {"channel": "C0SMOKE", "text": "1"},
-                                     run_id=run.id, not_before=T0)
-    later = await store.outbox_put("chat.postMessage", {"channel": "C0SMOKE", "text": "2"},
-                                   not_before=T0 + timedelta(seconds=30))
-    reply = await store.outbox_put("chat.postMessage", {"channel": "C0SMOKE", "text": "3"},
-                                   run_id=run.id, not_before=T0)
-
-    due = await store.outbox_due(T0, limit=10)
-    assert [(e.id, e.payload["text"]) for e in due] == [(summary.id, "1"), (reply.id, "3")]
-    assert await store.outbox_due(T0, limit=10) == []  # claimed: no one sends them twice
-
-    failed = await store.outbox_failed(summary.id, "ratelimited",
-                                       next_attempt_at=T0 + timedelta(seconds=10))
-    assert failed is not None
-    assert (failed.attempts, failed.last_error, failed.delivered_at) == (1, "ratelimited", None)
-    delivered = await store.outbox_delivered(reply.id)
-    assert delivered is not None and delivered.delivered_at is not None
-    assert delivered.attempts == 1
-    assert await store.outbox_delivered(reply.id) is None  # once
-
-    at_20s = await store.outbox_due(T0 + timedelta(seconds=20), limit=10)
-    assert [e.id for e in at_20s] == [summary.id]
-    # The claim lapsed (its deliverer died): it is handed out again, before the newer one.
-    after_lease = await store.outbox_due(T0 + timedelta(seconds=90), limit=1)
-    assert [e.id for e in after_lease] == [later.id]
-    after_lease = await store.outbox_due(T0 + timedelta(seconds=90), limit=10)
-    assert [e.id for e in after_lease] == [summary.id]
-
-
-async def test_outbox_keeps_only_the_latest_version_of_a_keyed_call_and_can_give_up(
-        store: Store) -> None:
-    run = await store.create_run(slash())
-    first = await store.outbox_put("chat.update", {"ts": "1.1", "text": "3/10 done"},
-                                   run_id=run.id, coalesce_key=f"summary:{run.id}", not_before=T0)
-    second = await store.outbox_put("chat.update", {"ts": "1.1", "text": "10/10 done"},
-                                    run_id=run.id, coalesce_key=f"summary:{run.id}",
-                                    not_before=T0)
-    assert second.id == first.id
-    [due] = await store.outbox_due(T0)
-    assert due.payload == {"ts": "1.1", "text": "10/10 done"}
-
-    gave_up = await store.outbox_failed(due.id, "channel_not_found", next_attempt_at=None)
-    assert gave_up is not None and gave_up.gave_up_at is not None
-    assert await store.outbox_due(T0 + timedelta(days=1)) == []
-    # A new call with the key after the old one ended is a new entry.
-    third = await store.outbox_put("chat.update", {"ts": "1.1"}, coalesce_key=f"summary:{run.id}")
-    assert third.id != first.id
-
+    run = await store.create_run(RunRequest(environment="staging", trigger_kind="slash",
+                                            channel="C0SMOKE"))
+    messages = [OutboxMessage(SlackMessageKind.SUMMARY, "C0SMOKE", {"text": "s"}),
+                OutboxMessage(SlackMessageKind.FAILURE_REPLY, "C0SMOKE", {"text": "r"},
+                              check_id="health")]
+    await store.outbox_add(run.id, messages)
+    stream = f"run:{run.id}"
+    assert await store.outbox_due_streams() == [stream]
+    taken = await store.outbox_take(stream, "a", 30)
+    assert [e.kind for e in taken or []] == [SlackMessageKind.SUMMARY,
+                                             SlackMessageKind.FAILURE_REPLY]
+    assert await store.outbox_take(stream, "b", 30) is None  # held: b sends nothing
+    assert await store.outbox_due_streams() == []
+    assert await store.outbox_attempting(taken[0].id, stream, "b", 30) is False
+    assert await store.outbox_attempting(taken[0].id, stream, "a", 30) is True
+    recorded = await store.outbox_delivered(taken[0], "1.1", thread_ts=None)
+    assert recorded is not None and recorded.kind is SlackMessageKind.SUMMARY
+    assert await store.outbox_delivered(taken[0], "1.1", thread_ts=None) is None  # once
+    await store.outbox_release(stream, "a")
+    [left] = await store.outbox_take(stream, "b", 30) or []
+    assert left.check_id == "health" and not left.in_doubt
+    await store.outbox_give_up([left.id], "not_in_channel")
+    assert await store.outbox_pending_count() == 0
 
 # --- webhook deliveries -----------------------------------------------------------------------
 

@@ -53,13 +53,13 @@ async def redis() -> AsyncIterator[aioredis.Redis]:
 
 
 async def queued_run(store: Store, queue: RunQueue, environment: str = "staging") -> str:
-    """A run as a trigger makes it: stored, holding its environment, queued."""
-    run = await store.create_run(RunRequest(environment=environment,
-                                            trigger_kind=TriggerKind.SLASH,
-                                            trigger_detail=f"/smoketest {environment}"))
-    assert await queue.claim_environment(environment, str(run.id), 120) is None
-    assert await queue.enqueue(str(run.id), environment)
-    return str(run.id)
+    """A run as a trigger makes it: stored as the environment's active run, and queued."""
+    ticket = await store.start_or_join(RunRequest(environment=environment,
+                                                  trigger_kind=TriggerKind.SLASH,
+                                                  trigger_detail=f"/smoketest {environment}"))
+    assert not ticket.joined
+    assert await queue.enqueue(str(ticket.run.id), environment)
+    return str(ticket.run.id)
 
 
 async def next_event(redis: aioredis.Redis, queue: RunQueue) -> str:
@@ -158,7 +158,6 @@ async def test_a_worker_process_runs_an_enqueued_run_and_frees_its_environment(
     run = await store.get_run(run_id)
     assert run is not None
     assert (run.status, run.worker_id) == (RunStatus.PASSED, "test-worker")
-    assert await queue.environment_holder("staging") is None
     assert await queue.queued_run_ids() == []
 
 
@@ -186,7 +185,6 @@ async def test_a_sigkilled_workers_run_is_reaped_and_never_executed_again(
     assert run.status_reason is not None and run.status_reason.startswith(
         "its worker (test-worker) stopped responding; last heartbeat 20")
     assert told == [run_id]
-    assert await queue.environment_holder("staging") is None
     job = await queue._saq.job(run_id)
     assert job is not None and job.status.value == "aborted"
     assert await reap_once(store, queue, on_interrupted) == []  # reported once
@@ -237,7 +235,6 @@ async def test_sigterm_marks_a_run_still_going_after_the_grace_period_interrupte
     run = await store.get_run(run_id)
     assert run is not None and run.status is RunStatus.INTERRUPTED
     assert run.status_reason == "its worker (test-worker) was stopped before the run finished"
-    assert await queue.environment_holder("staging") is None
 
 
 # --- supervision, in process ------------------------------------------------------------------
@@ -255,7 +252,6 @@ async def test_a_cancel_request_stops_a_running_run_which_reports_itself_cancell
         RunStatus.CANCELLED, "cancelled")
     await worker.close()
     assert worker.interrupted == []  # the run's own summary said it
-    assert await queue.environment_holder("staging") is None
 
 
 async def test_a_run_that_ignores_its_cancel_is_cut_short_and_marked_cancelled(
@@ -313,12 +309,11 @@ async def test_a_run_that_heeds_its_timeout_ends_as_cancelled_by_itself(
         assert (await store.get_run(run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
 
 
-async def test_a_running_run_heartbeats_and_keeps_its_environment_claim(
+async def test_a_running_run_heartbeats(
         store: Store, queue: RunQueue, redis: aioredis.Redis,
         in_process: Callable[..., InProcessWorker]) -> None:
     run_id = await queued_run(store, queue)
-    await queue.refresh_claim("staging", run_id, 1)  # would lapse within a second unrefreshed
-    in_process(job_for("hold", store, redis, queue), claim_ttl_s=300.0)
+    in_process(job_for("hold", store, redis, queue))
     assert await next_event(redis, queue) == f"started {run_id}"
     first = await store.get_run(run_id)
     assert first is not None and first.heartbeat_at is not None
@@ -328,7 +323,6 @@ async def test_a_running_run_heartbeats_and_keeps_its_environment_claim(
         await asyncio.sleep(0.05)
     assert run is not None and run.heartbeat_at is not None
     assert run.heartbeat_at > first.heartbeat_at
-    assert await redis.pttl(f"{queue.prefix}:claim:staging") > 1_000
     await queue.request_cancel(run_id)
     assert await next_event(redis, queue) == f"cancelled {run_id}"
 
@@ -360,7 +354,6 @@ async def test_a_job_that_raises_ends_its_run_in_error_without_its_message(
                                  "worker's log has the details")
     await worker.close()
     assert worker.interrupted == [run_id]
-    assert await queue.environment_holder("staging") is None
 
 
 async def test_a_run_no_longer_queued_is_not_executed(
@@ -403,8 +396,10 @@ async def test_concurrent_reapers_end_each_stale_run_once_and_spare_live_ones(
     assert sorted(r for batch in reaped for r in batch) == sorted(stale)
     assert sorted(told) == sorted(stale)
     assert (await store.get_run(live)).status is RunStatus.RUNNING  # type: ignore[union-attr]
-    assert await queue.environment_holder("live") == live
-    assert [await queue.environment_holder(f"env{i}") for i in range(2)] == [None, None]
+    # A reaped run no longer holds its environment: the next request starts a run there.
+    for i in range(2):
+        assert not (await store.start_or_join(RunRequest(f"env{i}", TriggerKind.SLASH))).joined
+    assert (await store.start_or_join(RunRequest("live", TriggerKind.SLASH))).joined
 
 
 async def test_a_failing_report_hook_does_not_stop_the_reaper(
@@ -442,6 +437,5 @@ async def test_runs_no_worker_will_start_are_queued_again(
     assert sorted(await requeue_lost(store, queue)) == sorted([forgotten, taken])
     assert (await queue.queued_run_ids())[0] == waiting
     assert sorted((await queue.queued_run_ids())[1:]) == sorted([forgotten, taken])
-    assert await queue.environment_holder("staging") == forgotten
     assert fresh not in await queue.queued_run_ids()
     assert await requeue_lost(store, queue) == []

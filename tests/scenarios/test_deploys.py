@@ -11,10 +11,12 @@ become the number 42798 and never match.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -275,6 +277,53 @@ def test_a_deploy_within_the_window_supersedes_the_queued_one_and_slack_says_so(
         f"v3.0.1 (run {newer})")
     executed = stack.query("SELECT count(*) FROM runs WHERE started_at IS NOT NULL")[0][0]
     assert executed == 1, "only the newest deploy runs"
+
+
+@pytest.mark.parametrize("deploy_stack", [{"window": "2s"}], indirect=True)
+def test_five_deploys_in_two_seconds_run_only_the_newest_and_a_smoketest_joins_it(
+        deploy_stack: DeployStack) -> None:
+    stack = deploy_stack.stack
+    stack.start_worker()
+
+    runs = []
+    for n in range(1, 6):
+        runs.append(accepted(deploy_stack.github(f"d-burst-{n}", sha=f"{n}" * 40,
+                                                 version=f"v5.0.{n}", deployment_id=700 + n,
+                                                 status_id=800 + n)))
+        time.sleep(0.3)
+    ack = stack.send(stack.slack.slash_command("staging", user_id="U0HUMAN002")).json()
+
+    assert ack["text"] == "staging is already being smoke-tested; you joined that run."
+    settled_summary(stack, runs[-1])
+    for n, (older, newer) in enumerate(itertools.pairwise(runs), start=2):
+        status, _, _, started_at, reason, superseded_by = run_of(stack, older)
+        assert (status, started_at, superseded_by) == ("superseded", None, newer)
+        assert reason == f"superseded by a newer deploy of v5.0.{n} (run {newer})"
+    assert stack.query("SELECT id::text FROM runs WHERE started_at IS NOT NULL") == [
+        (runs[-1],)], "only the newest deploy runs, and the smoketest joined it"
+    [(actor, joined_run)] = stack.query("SELECT actor, detail->>'run_id' FROM audit_log"
+                                        " WHERE action = 'join'")
+    assert (actor, joined_run) == ("U0HUMAN002", runs[-1])
+    superseded = [m for m in stack.emulator.messages(CHANNEL) if "superseded" in m.text]
+    assert len(superseded) == 4, "each superseded deploy is said so once"
+
+
+@pytest.mark.parametrize("deploy_stack", [{"window": "2s"}], indirect=True)
+def test_a_deploy_waiting_out_its_window_outlives_the_web_process_that_took_it(
+        deploy_stack: DeployStack) -> None:
+    stack = deploy_stack.stack
+    with stack.another_web_app(SMOKEBOT_GITHUB_WEBHOOK_SECRET=GITHUB_SECRET) as url:
+        body = to_body(github_deployment_status(sha=SHA, version="v6.0.0", deployment_id=901))
+        response = httpx.post(f"{url}/webhooks/github", content=body, timeout=10,
+                              headers=github_headers(GITHUB_SECRET, body, delivery="d-restart"))
+        run_id = accepted(response)
+    # That web process is gone, before the window ended; a worker comes up after it.
+    stack.start_worker()
+
+    settled_summary(stack, run_id)
+    [(waited,)] = stack.query("SELECT extract(epoch FROM started_at - created_at) FROM runs"
+                              " WHERE id = %s", (run_id,))
+    assert waited >= 2, "the run still waited out its coalescing window"
 
 
 @pytest.mark.parametrize("deploy_stack", [{"extra_checks": SLOW_CHECK}], indirect=True)
