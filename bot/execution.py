@@ -7,7 +7,6 @@ never cancelled."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from datetime import datetime, timezone
 from uuid import UUID
@@ -66,12 +65,7 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     context = await _ending_context(services, run, plan, result, live, mention)
 
     def messages(ended: Run) -> list[OutboxMessage]:
-        if context is None:
-            return []
-        rendered = ending_messages(ended, context)
-        if live.start_in_doubt and rendered:  # the live post may be there: look first
-            rendered[0] = dataclasses.replace(rendered[0], in_doubt=True)
-        return rendered
+        return ending_messages(ended, context) if context is not None else []
 
     # None when the run was ended meanwhile (superseded, cancelled): its messages say so.
     return await store.finish_run(run.id, result, messages=messages)

@@ -237,7 +237,6 @@ class OutboxMessage:
     channel: str
     payload: dict[str, Any]
     check_id: str | None = None  # a failure reply's check
-    in_doubt: bool = False  # a live post of it may have reached Slack: look before posting
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -21,6 +23,7 @@ __all__ = ["Services"]
 
 log = logging.getLogger("smokebot")
 MIGRATE_RETRY_S = 5.0
+BACKGROUND_GRACE_S = 5.0
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Services:
     # Delivers runs' messages; retries nothing by itself (bot/slack/client.py says why).
     sender: AsyncWebClient = None  # type: ignore[assignment]
     _migrating: asyncio.Task[None] | None = None
+    # Work started off a request's path (an audit entry, a delivery), kept until it ends.
+    _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.sender is None:
@@ -58,7 +63,25 @@ class Services:
                 services._migrating = asyncio.create_task(_migrate_until_done(store))
         return services
 
+    def in_background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Runs `work` without waiting for it; its failure is logged, never raised."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("%s failed: %s", what, finished.exception())
+        task.add_done_callback(done)
+
     async def close(self) -> None:
+        # Background work is short (an INSERT, a delivery pass); what a delivery leaves is in
+        # the outbox for the workers.
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=BACKGROUND_GRACE_S)
+            for task in list(self._background):
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._migrating is not None:
             self._migrating.cancel()
             await asyncio.gather(self._migrating, return_exceptions=True)

@@ -19,7 +19,8 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> S
 
     async def on_superseded(run_id: UUID) -> None:
         from bot.slack.announce import announce_ended
-        await announce_ended(state["app"].state.smokebot["services"], run_id)
+        await announce_ended(state["app"].state.smokebot["services"], run_id,
+                             deliver_now=False)
 
     app = create_asgi_app(settings, services=services,
                           extra_routes=webhook_routes(on_superseded=on_superseded))

@@ -20,7 +20,7 @@ from checks.redact import RedactingFilter
 __all__ = ["run_worker_process"]
 
 log = logging.getLogger("smokebot.worker")
-OUTBOX_INTERVAL_S = 5.0
+OUTBOX_INTERVAL_S = 2.0  # how soon what a delivery left (Slack down, a dead worker) is retried
 
 
 async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:

@@ -32,8 +32,11 @@ def _planned(services: Services, run: Run) -> int:
         return 0
 
 
-async def announce_ended(services: Services, run_id: str | UUID) -> None:
-    """For interrupted, superseded, cancelled or errored runs."""
+async def announce_ended(services: Services, run_id: str | UUID, *,
+                         deliver_now: bool = True) -> None:
+    """For interrupted, superseded, cancelled or errored runs. With `deliver_now` False (the
+    web process, answering a request) they are delivered in the background: a request never
+    waits on Slack, and what the background pass leaves, the workers' outbox loops send."""
     try:
         run = await services.store.get_run(run_id)
         if run is None:
@@ -47,20 +50,24 @@ async def announce_ended(services: Services, run_id: str | UUID) -> None:
         await services.store.outbox_add(run.id, interruption_messages(
             run, channel=channel, summary_posted=summary is not None,
             total=max(_planned(services, run), len(results)), results=results))
-        await deliver_run(services, run.id)
+        if deliver_now:
+            await deliver_run(services, run.id)
+        else:
+            services.in_background(deliver_run(services, run.id), f"delivery of run {run.id}")
     except Exception as exc:  # noqa: BLE001 - Slack trouble must not stop a reaper or webhook
         log.warning("could not announce how run %s ended: %s", run_id, exc)
 
 
 async def post_in_run_thread(services: Services, run_id: UUID, message: SlackMessage) -> None:
     """A notice in the run's thread (an acknowledgement), through the outbox like every
-    message of a run. Nothing is posted for a run that never got a summary."""
+    message of a run, delivered in the background (this is called while answering Slack).
+    Nothing is posted for a run that never got a summary."""
     try:
         summary = next((m for m in await services.store.slack_messages(run_id)
                         if m.kind is SlackMessageKind.SUMMARY), None)
         if summary is None:
             return
         await services.store.outbox_add(run_id, [notice_message(summary.channel, message)])
-        await deliver_run(services, run_id)
+        services.in_background(deliver_run(services, run_id), f"delivery of run {run_id}")
     except StoreError as exc:
         log.warning("could not post a notice in run %s's thread: %s", run_id, exc)

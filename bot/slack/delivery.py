@@ -261,12 +261,8 @@ class _Delivery:
             meta = message.get("metadata") or {}
             if meta.get("event_type") != DELIVERY_EVENT:
                 continue
-            posted = meta.get("event_payload") or {}
-            if str(posted.get("outbox_id")) == str(entry.id):
+            if str((meta.get("event_payload") or {}).get("outbox_id")) == str(entry.id):
                 return str(message["ts"])
-            if entry.kind is SlackMessageKind.SUMMARY and posted.get("kind") == "summary" \
-                    and str(posted.get("run_id")) == str(entry.run_id):
-                return str(message["ts"])  # the live summary, posted when the run started
         return None
 
     async def _find_file(self, summary: SlackMessage, file_id: str) -> str | None:

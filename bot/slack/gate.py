@@ -3,7 +3,6 @@ or an error into the ephemeral reply the user sees."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from typing import Any
@@ -43,24 +42,10 @@ async def authorize_request(services: Services, environment: str, user: str, cha
     if decision.allowed:
         # Off the ack path: the run row records who asked, and a PostgreSQL round trip with
         # its commit is a third of the ack's time. Refusals are written before answering.
-        _in_background(entry, "audit entry")
+        services.in_background(entry, "audit entry")
     else:
         await entry
     return decision
-
-
-_background: set[asyncio.Task[Any]] = set()
-
-
-def _in_background(work: Any, what: str) -> None:
-    task = asyncio.ensure_future(work)
-    _background.add(task)
-
-    def done(finished: asyncio.Task[Any]) -> None:
-        _background.discard(finished)
-        if not finished.cancelled() and finished.exception() is not None:
-            log.warning("%s not written: %s", what, finished.exception())
-    task.add_done_callback(done)
 
 
 def reply_for_error(error: SmokebotError) -> render.SlackMessage:

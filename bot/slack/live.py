@@ -1,9 +1,9 @@
 """A run's live presence in Slack while its checks run: the summary posted when the run starts
-and edited in place as checks finish (at most once per `update_interval_s`).
+(through the outbox, bot/slack/delivery.py, like every message a run sends) and edited in
+place as checks finish (at most once per `update_interval_s`).
 
-Best effort: a progress edit that fails is skipped, and nothing here blocks or cancels the
-run or its delivery. The final summary and everything after it go through the outbox
-(bot/slack/delivery.py), which also posts the summary if it could not be posted here.
+The edits are best effort: one that fails is skipped, and nothing here blocks or cancels the
+run or its delivery. The final summary and everything after it go through the outbox.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import logging
 from dataclasses import replace
 
 from bot.errors import SlackRefused, SlackUnavailable
-from bot.records import Run, SlackMessageKind
+from bot.records import OutboxMessage, Run, SlackMessageKind
 from bot.services import Services
 from bot.slack import render
 from bot.slack.client import call_slack
-from bot.slack.delivery import DELIVERY_EVENT, post_response_url
+from bot.slack.delivery import deliver_run
 from checks.results import CheckResult
 
 __all__ = ["LiveRun"]
 
 log = logging.getLogger("smokebot.slack")
+START_PATIENCE_S = 5.0  # how long a run waits for its first summary before it goes on
 
 
 class LiveRun:
@@ -36,40 +37,39 @@ class LiveRun:
         self.ts: str | None = None  # the summary, once posted
         self.reply_under: str | None = None  # a re-run's summary goes into the original thread
         self.channel_problem: str | None = None
-        self.start_in_doubt = False  # the first post may have reached Slack unanswered
         self.api_calls = 0
         self._dirty = asyncio.Event()
         self._updater: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Posts the summary through the outbox, like every message of the run (exactly once,
+        even when Slack answers 5xx), waiting at most `START_PATIENCE_S` for it: while Slack
+        is down the run goes on, and the outbox posts the summary once Slack is back."""
         if self.channel is None:
             return
+        store = self.services.store
         if self.run.rerun_of is not None:
-            original = next((m for m in await self.services.store.slack_messages(self.run.rerun_of)
+            original = next((m for m in await store.slack_messages(self.run.rerun_of)
                              if m.kind is SlackMessageKind.SUMMARY), None)
             if original is not None:
                 self.channel, self.reply_under = original.channel, original.thread_root
         message = render.render_summary(self.view)
-        try:
-            self.api_calls += 1
-            # The sender: a post answered 5xx is not sent again blindly (the outbox posts the
-            # summary at the end if this one did not get through).
-            response = await call_slack(
-                self.services.sender, "chat.postMessage", channel=self.channel,
-                thread_ts=self.reply_under, text=message.text, blocks=message.blocks,
-                metadata={"event_type": DELIVERY_EVENT,
-                          "event_payload": {"run_id": str(self.run.id), "kind": "summary"}})
-        except SlackRefused as exc:
-            await self._channel_failed(exc.problem if exc.channel_problem else "")
+        payload: dict[str, object] = {"text": message.text, "blocks": message.blocks}
+        if self.reply_under:
+            payload["thread_ts"] = self.reply_under
+        await store.outbox_add(self.run.id, [OutboxMessage(SlackMessageKind.SUMMARY,
+                                                           self.channel, payload)])
+        await deliver_run(self.services, self.run.id, patience_s=START_PATIENCE_S)
+        summary = next((m for m in await store.slack_messages(self.run.id)
+                        if m.kind is SlackMessageKind.SUMMARY), None)
+        if summary is None:
+            given_up = [e for e in await store.outbox_entries(self.run.id) if e.gave_up_at]
+            if given_up:  # the deliverer told the requester why
+                self.channel_problem = given_up[0].last_error or "unknown_error"
+            else:
+                log.warning("summary of run %s not posted yet (Slack unavailable)", self.run.id)
             return
-        except SlackUnavailable as exc:
-            self.start_in_doubt = exc.maybe_sent
-            log.warning("summary of run %s not posted yet: %s", self.run.id, exc)
-            return
-        self.ts = str(response["ts"])
-        await self.services.store.set_slack_message(
-            self.run.id, SlackMessageKind.SUMMARY, self.channel, self.ts,
-            thread_ts=self.reply_under)
+        self.ts = summary.ts
         self._updater = asyncio.create_task(self._update_loop())
 
     def on_result(self, result: CheckResult) -> None:
@@ -96,17 +96,3 @@ class LiveRun:
             except (SlackRefused, SlackUnavailable) as exc:
                 log.warning("progress update of run %s failed: %s", self.run.id, exc)
             await asyncio.sleep(interval)
-
-    async def _channel_failed(self, problem: str) -> None:
-        self.channel_problem = problem or "unknown_error"
-        log.warning("cannot post run %s to %s: %s", self.run.id, self.channel, problem)
-        if not problem:
-            return
-        try:
-            url = await self.services.queue.response_url(str(self.run.id))
-        except Exception as exc:  # noqa: BLE001 - Redis trouble only loses this courtesy
-            log.warning("run %s: response_url not read: %s", self.run.id, exc)
-            return
-        if url:
-            await post_response_url(url, render.render_not_in_channel(self.channel or "",
-                                                                      problem))

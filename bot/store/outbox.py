@@ -36,14 +36,12 @@ async def insert_outbox_messages(conn: Conn, run_id: UUID,
     if not messages:
         return
     rows = [{"stream": run_stream(run_id), "run": run_id, "kind": SlackMessageKind(m.kind).value,
-             "check": m.check_id, "channel": m.channel, "payload": jsonb(m.payload),
-             "doubt": m.in_doubt}
+             "check": m.check_id, "channel": m.channel, "payload": jsonb(m.payload)}
             for m in messages]
     async with conn.cursor() as cursor:
         await cursor.executemany(
-            "INSERT INTO outbox_messages (stream, run_id, kind, check_id, channel, payload,"
-            " in_doubt) VALUES (%(stream)s, %(run)s, %(kind)s, %(check)s, %(channel)s,"
-            " %(payload)s, %(doubt)s)", rows)
+            "INSERT INTO outbox_messages (stream, run_id, kind, check_id, channel, payload)"
+            " VALUES (%(stream)s, %(run)s, %(kind)s, %(check)s, %(channel)s, %(payload)s)", rows)
 
 
 class OutboxTable(StoreBase):

@@ -28,12 +28,11 @@ import bot.webhooks.generic
 from bot.deploys import (
     ROLLOUT_CHECK_ID,
     find_environment,
-    flush_scheduled_enqueues,
-    scheduled_enqueues,
     trigger_deploy_run,
     with_rollout_wait,
 )
 from bot.queue import RunQueue
+from bot.reaper import requeue_lost
 from bot.runs import request_run
 from bot.services import Services
 from bot.settings import Settings
@@ -514,7 +513,7 @@ async def test_a_successful_github_deployment_queues_a_run_for_the_mapped_enviro
         url="https://staging.shop.example.com",
         link="https://github.com/acme/shop/actions/runs/7781774")
     assert await eventually(queue.queued_run_ids) == [str(run.id)]
-    assert await queue.environment_holder("staging") == str(run.id)
+    assert [r.id for r in await store.active_runs("staging")] == [run.id]
 
     [delivery] = await store.recent_webhook_deliveries()
     assert (delivery.source, delivery.delivery_id, delivery.outcome, delivery.environment,
@@ -854,7 +853,7 @@ async def test_five_deploys_in_two_seconds_run_only_the_newest(
         assert older.status_reason == (
             f"superseded by a newer deploy of {newer.deploy and newer.deploy.version} "
             f"(run {newer.id})")
-    assert await queue.environment_holder("production") == str(runs[-1].id)
+    assert [r.id for r in await store.active_runs("production")] == [runs[-1].id]
 
 
 async def test_deploys_recorded_concurrently_leave_only_the_newest(services: Services,
@@ -879,7 +878,6 @@ async def test_a_deploy_stops_a_running_run_of_its_environment(services: Service
     running = await store.create_run(RunRequest(environment="staging",
                                                 trigger_kind=TriggerKind.SLASH,
                                                 requested_by="U0ALICE"))
-    await queue.claim_environment("staging", str(running.id))
     await store.mark_running(running.id, "worker-1")
     told: list[UUID] = []
 
@@ -895,7 +893,7 @@ async def test_a_deploy_stops_a_running_run_of_its_environment(services: Service
     assert old.status_reason == f"superseded by a newer deploy of 2.8.2 (run {run.id})"
     assert await queue.cancel_requested(str(running.id))
     assert told == [running.id]
-    assert await queue.environment_holder("staging") == str(run.id)
+    assert [r.id for r in await store.active_runs("staging")] == [run.id]
     assert await store.mark_running(running.id, "worker-2") is None  # never runs again
 
 
@@ -921,17 +919,15 @@ async def test_triggering_the_same_notice_twice_returns_the_first_run(
     assert await eventually(queue.queued_run_ids) == [str(first.id)]
 
 
-async def test_shutting_down_queues_the_deploys_still_in_their_window_at_once(
+async def test_a_deploy_in_its_window_waits_in_redis_not_in_the_web_process(
         services: Services, store: Store, queue: RunQueue) -> None:
+    before = time.time()
     run = await trigger_deploy_run(services, github_notice(environment="production"),
                                    "production")  # a two-second window
-    assert await queue.queued_run_ids() == []
 
-    flushed = await flush_scheduled_enqueues(services)
-
-    assert flushed == [run.id]
-    assert await queue.queued_run_ids() == [str(run.id)]
-    assert scheduled_enqueues() == []
+    assert await queue.queued_run_ids() == [str(run.id)]  # scheduled, in Redis
+    job = await queue._saq.job(str(run.id))
+    assert job is not None and job.scheduled >= before + 2
 
 
 async def test_no_webhook_secret_ever_reaches_a_response_or_the_store(
@@ -979,9 +975,8 @@ async def test_a_source_without_a_configured_secret_refuses_every_delivery(
     assert delivery.outcome is WebhookOutcome.REJECTED
 
 
-async def test_a_deploy_during_a_redis_outage_is_kept_then_errors_if_redis_stays_away(
-        settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bot.deploys, "ENQUEUE_PATIENCE_S", 0.5)
+async def test_a_deploy_during_a_redis_outage_is_kept_and_queued_once_redis_is_back(
+        settings: Settings, store: Store, queue: RunQueue, pg_dsn: str) -> None:
     dead = RunQueue.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix=settings.key_prefix)
     services = Services(settings=settings, store=store, queue=dead,
                         slack=create_slack_client(settings),
@@ -990,13 +985,13 @@ async def test_a_deploy_during_a_redis_outage_is_kept_then_errors_if_redis_stays
     run = await trigger_deploy_run(services, github_notice(), "staging")
 
     assert (await store.get_run(run.id)).status is RunStatus.QUEUED  # type: ignore[union-attr]
-    await asyncio.gather(*scheduled_enqueues())
-    ended = await store.get_run(run.id)
-    assert ended is not None
-    assert (ended.status, ended.status_reason) == (
-        RunStatus.ERROR, ("the run could not be queued within 0.5 s: the run queue (Redis) or "
-                         "the history store was unavailable"))
     await dead.close()
+    # Two minutes on, a worker's reaper (Redis back) finds it without a job and queues it.
+    async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as conn:
+        await conn.execute("UPDATE smokebot.runs SET created_at = now() - interval '3 minutes'"
+                           " WHERE id = %s", (run.id,))
+    assert await requeue_lost(store, queue) == [str(run.id)]
+    assert await queue.queued_run_ids() == [str(run.id)]
 
 
 # --- waiting for the rollout ----------------------------------------------------------------------

@@ -55,11 +55,12 @@ def test_second_request_joins_the_running_run_then_status_history_and_cancel(
                             " WHERE action = 'cancel'")
     assert audit == [("U0HUMAN001", True, run_id)]
 
-    # One run executed: the joined request never started, and one summary was posted.
+    # One run executed: the joined request left no run of its own (it is audited as a join),
+    # and one summary was posted.
     runs = {row[0]: row for row in run_rows(bot_stack)}
-    assert runs[run_id][3] is not None
-    others = [row for rid, row in runs.items() if rid != run_id]
-    assert [(row[1], row[3]) for row in others] == [("superseded", None)]
+    assert list(runs) == [run_id] and runs[run_id][3] is not None
+    joins = bot_stack.query("SELECT detail->>'run_id' FROM audit_log WHERE action = 'join'")
+    assert joins == [(run_id,)]
     assert len([m for m in bot_stack.emulator.messages(CHANNEL) if not m.thread_ts]) == 1
     assert _command(bot_stack, "status")["text"] == "Nothing is queued or running."
     assert _command(bot_stack, "cancel staging")["text"] == \

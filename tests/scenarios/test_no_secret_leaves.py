@@ -39,7 +39,8 @@ def _everything_in_the_store(stack: BotStack) -> str:
     tables = [row[0] for row in stack.query(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
         (stack.schema,))]
-    assert {"runs", "check_results", "slack_messages", "slack_outbox", "audit_log"} <= set(tables)
+    assert {"runs", "check_results", "slack_messages", "outbox_messages", "audit_log"} \
+        <= set(tables)
     return "\n".join(str(row[0]) for table in tables
                      for row in stack.query(f'SELECT t::text FROM "{table}" t'))
 

@@ -1,5 +1,5 @@
 """Slack misbehaving while a run reports: 429s are retried after Retry-After; while Slack is
-down the final summary waits in the store's outbox and is delivered once Slack is back; a
+down the run's messages wait in the store's outbox and are delivered once Slack is back; a
 channel the bot cannot post to gets the requester an ephemeral "how to fix it", and the run's
 results are stored all the same."""
 
@@ -36,7 +36,11 @@ def test_rate_limited_and_failed_calls_are_retried_and_the_summary_arrives(
                                           if "(health) failed" in r.text],
                                  what="the failure reply")
     assert len(replies) == 1
-    assert bot_stack.query("SELECT count(*) FROM slack_outbox") == [(0,)]
+    bot_stack.wait_for(lambda: bot_stack.query(
+        "SELECT count(*) FROM outbox_messages WHERE delivered_at IS NULL") == [(0,)],
+        what="nothing left in the outbox")
+    assert bot_stack.query("SELECT count(*) FROM outbox_messages WHERE gave_up_at IS NOT NULL") \
+        == [(0,)]
 
 
 def test_summary_waits_in_the_outbox_while_slack_is_down_and_is_delivered_after(
@@ -50,10 +54,11 @@ def test_summary_waits_in_the_outbox_while_slack_is_down_and_is_delivered_after(
     bot_stack.emulator.begin_outage(503)
     bot_stack.wait_for(lambda: run_rows(bot_stack)[0][1] == "failed", what="the run to finish")
     pending = bot_stack.wait_for(
-        lambda: bot_stack.query("SELECT method, payload->>'text' FROM slack_outbox"
-                                " WHERE delivered_at IS NULL AND run_id = %s", (run_id,)),
+        lambda: bot_stack.query("SELECT kind, payload->>'text' FROM outbox_messages"
+                                " WHERE delivered_at IS NULL AND run_id = %s ORDER BY id",
+                                (run_id,)),
         what="the summary to be queued in the outbox")
-    assert pending[0][0] == "chat.update"
+    assert [kind for kind, _ in pending] == ["summary", "failure_reply", "report"]
     assert pending[0][1].startswith("Smoke test of staging failed: ")
     assert "running" in bot_stack.emulator.message(CHANNEL, ts).text, "Slack did not get it"
 
@@ -70,8 +75,9 @@ def test_summary_waits_in_the_outbox_while_slack_is_down_and_is_delivered_after(
                                           if "(health) failed" in r.text],
                                  what="the failure reply delivered with the summary")
     assert len(replies) == 1
-    assert bot_stack.query("SELECT count(*) FROM slack_outbox WHERE delivered_at IS NULL") \
-        == [(0,)]
+    bot_stack.wait_for(lambda: bot_stack.query(
+        "SELECT count(*) FROM outbox_messages WHERE delivered_at IS NULL") == [(0,)],
+        what="nothing left in the outbox")
 
 
 def test_run_that_could_never_post_gets_its_summary_and_replies_once_slack_is_back(
@@ -82,9 +88,11 @@ def test_run_that_could_never_post_gets_its_summary_and_replies_once_slack_is_ba
     bot_stack.wait_for(lambda: run_rows(bot_stack) and run_rows(bot_stack)[0][1] == "failed",
                        what="the run to finish")
     pending = bot_stack.wait_for(
-        lambda: bot_stack.query("SELECT method FROM slack_outbox WHERE delivered_at IS NULL"),
+        lambda: bot_stack.query("SELECT kind FROM outbox_messages WHERE delivered_at IS NULL"
+                                " ORDER BY id"),
         what="the summary to be queued in the outbox")
-    assert pending == [("chat.postMessage",)]
+    # The summary the run began with, then its ending: never posted, so posted in that order.
+    assert pending == [("summary",), ("summary",), ("failure_reply",), ("report",)]
     assert bot_stack.emulator.messages(CHANNEL) == []
 
     bot_stack.emulator.end_outage()
@@ -96,6 +104,9 @@ def test_run_that_could_never_post_gets_its_summary_and_replies_once_slack_is_ba
     assert len(replies) == 1
     run_id = run_rows(bot_stack)[0][0]
     assert summary_ts(bot_stack, run_id) == summary.ts  # buttons and `rerun` find the run
+    assert len(bot_stack.emulator.messages(CHANNEL)) == 1  # one summary, posted once
+    bot_stack.wait_for(lambda: [f for f in bot_stack.emulator.files() if f.shares],
+                       what="the report attached")
 
 
 @pytest.mark.parametrize(("arrange", "problem", "advice"), [

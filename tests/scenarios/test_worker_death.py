@@ -85,7 +85,7 @@ def test_interruption_is_announced_once_slack_is_back_when_slack_was_down(
         "SELECT status FROM runs WHERE id = %s", (run_id,))[0][0] == "interrupted",
         timeout=60, what="the run to be marked interrupted")
     bot_stack.wait_for(lambda: bot_stack.query(
-        "SELECT count(*) FROM slack_outbox WHERE run_id = %s AND delivered_at IS NULL",
+        "SELECT count(*) FROM outbox_messages WHERE run_id = %s AND delivered_at IS NULL",
         (run_id,))[0][0], what="the announcement to wait in the outbox")
     assert "interrupted" not in bot_stack.emulator.message(CHANNEL, ts).text
 

@@ -18,8 +18,16 @@ from checks.kinds.base import CheckContext
 from checks.redact import Redactor
 from tests.support.asgi import free_port, serve_asgi
 from tests.support.fake_k8s import (
-    DEPLOYMENT, NAMESPACE, POD_NAMES, SELECTOR, FakeKubernetes, check_context, make_pod,
-    run_kind, running_fake, write_kubeconfig,
+    DEPLOYMENT,
+    NAMESPACE,
+    POD_NAMES,
+    SELECTOR,
+    FakeKubernetes,
+    check_context,
+    make_pod,
+    run_kind,
+    running_fake,
+    write_kubeconfig,
 )
 
 

@@ -6,7 +6,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, FakeKubernetes, check_context, make_event, run_kind,
+    NAMESPACE,
+    POD_NAMES,
+    FakeKubernetes,
+    check_context,
+    make_event,
+    run_kind,
 )
 
 BACKOFF = dict(involved_name=POD_NAMES[0], reason="BackOff",

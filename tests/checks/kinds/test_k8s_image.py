@@ -10,8 +10,15 @@ from pydantic import ValidationError
 
 from checks.kinds.k8s_image import ImageParams, ImageRef
 from tests.support.fake_k8s import (
-    DEPLOYMENT, DIGEST, IMAGE, POD_NAMES, FakeKubernetes, check_context, make_deployment,
-    make_pod, run_kind,
+    DEPLOYMENT,
+    DIGEST,
+    IMAGE,
+    POD_NAMES,
+    FakeKubernetes,
+    check_context,
+    make_deployment,
+    make_pod,
+    run_kind,
 )
 
 COMMIT = "26603507f1c2d3e4a5b6c7d8e9f0011223344556"  # the report's week-2-complete commit

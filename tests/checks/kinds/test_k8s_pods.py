@@ -6,7 +6,13 @@ import re
 from pathlib import Path
 
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, SELECTOR, FakeKubernetes, check_context, make_pod, run_kind,
+    NAMESPACE,
+    POD_NAMES,
+    SELECTOR,
+    FakeKubernetes,
+    check_context,
+    make_pod,
+    run_kind,
 )
 
 CRASHING, SECOND = POD_NAMES

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.support.fake_k8s import (
-    DEPLOYMENT, FakeKubernetes, check_context, make_deployment, run_kind,
+    DEPLOYMENT,
+    FakeKubernetes,
+    check_context,
+    make_deployment,
+    run_kind,
 )
 
 # A rolling update half way: one new pod up, both old ones still there.

@@ -15,7 +15,13 @@ from checks.errors import CheckError
 from checks.kinds.k8s_secret import SecretParams
 from checks.results import Outcome
 from tests.support.fake_k8s import (
-    NAMESPACE, SECRET, FakeKubernetes, check_context, make_secret, run_kind, staging_cluster,
+    NAMESPACE,
+    SECRET,
+    FakeKubernetes,
+    check_context,
+    make_secret,
+    run_kind,
+    staging_cluster,
 )
 
 TEST_KEY = "sk_test_CANARYtestkey51Hx9q2Lm8Zr4Tw"

@@ -23,7 +23,13 @@ from checks.report import render_json, render_junit, render_markdown, render_sum
 from checks.results import RunResult, Status
 from checks.runner import run_plan
 from tests.support.fake_k8s import (
-    NAMESPACE, POD_NAMES, FakeKubernetes, make_event, make_pod, make_secret, staging_cluster,
+    NAMESPACE,
+    POD_NAMES,
+    FakeKubernetes,
+    make_event,
+    make_pod,
+    make_secret,
+    staging_cluster,
 )
 
 ROOT = Path(__file__).resolve().parents[3]

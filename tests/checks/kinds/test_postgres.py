@@ -25,7 +25,11 @@ from checks.errors import CheckError
 from checks.kinds import load_kind
 from checks.kinds.base import CheckContext, CheckKind
 from checks.kinds.postgres import (
-    ColumnsCheck, ConnectCheck, ProbeCheck, QueryCheck, TablesCheck,
+    ColumnsCheck,
+    ConnectCheck,
+    ProbeCheck,
+    QueryCheck,
+    TablesCheck,
 )
 from checks.plan import build_plan
 from checks.redact import Redactor

@@ -13,8 +13,13 @@ from checks.config import CheckSpec
 from checks.kinds.base import CheckKind, KindParams
 from checks.plan import PlannedCheck
 from checks.redact import Redactor
-from checks.report import (TerminalProgress, render_json, render_junit, render_markdown,
-                           render_summary)
+from checks.report import (
+    TerminalProgress,
+    render_json,
+    render_junit,
+    render_markdown,
+    render_summary,
+)
 from checks.results import RunResult, Severity, Status
 from checks.runner import CheckFinished, CheckStarted
 from tests.checks.report.runs import FINISHED, STARTED, result
