@@ -34,7 +34,7 @@ from bot.records import OutboxEntry, SlackMessage, SlackMessageKind
 from bot.services import Services
 from bot.slack import render
 from bot.slack.client import call_slack, prepare_upload, share_upload
-from bot.store.outbox import run_stream
+from bot.store._rows import run_stream
 
 __all__ = ["DELIVERY_EVENT", "deliver_due", "deliver_run", "post_response_url"]
 

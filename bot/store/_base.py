@@ -12,11 +12,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import DictRow, dict_row
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from bot.errors import RunNotFound, StoreError, StoreUnavailable
 from bot.migrations import apply_migrations
+from bot.store._values import Conn
 from checks.errors import UsageError
 
 __all__ = ["DEFAULT_SCHEMA", "Conn", "StoreBase"]
@@ -25,7 +26,6 @@ DEFAULT_SCHEMA = "smokebot"
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-Conn = psycopg.AsyncConnection[DictRow]
 
 
 class _Opening:

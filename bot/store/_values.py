@@ -11,9 +11,13 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-__all__ = ["aware", "clean_text", "jsonb", "positive"]
+__all__ = ["Conn", "aware", "clean_text", "jsonb", "positive"]
+
+Conn = psycopg.AsyncConnection[DictRow]
 
 def aware(value: datetime) -> datetime:
     # A naive datetime would be read in the server's time zone: refuse to guess.

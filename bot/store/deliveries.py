@@ -10,8 +10,8 @@ from typing import Any
 from bot.errors import StoreError
 from bot.records import RunRequest, WebhookDelivery, WebhookOutcome
 from bot.store._base import StoreBase
+from bot.store._rows import one_active_run, start_superseding
 from bot.store._values import clean_text, jsonb, positive
-from bot.store.runs import one_active_run, start_superseding
 
 _CREDENTIAL_HEADER = re.compile(
     r"authorization|cookie|secret|token|signature|password|passwd|api[-_]?key|credential", re.I)

@@ -3,38 +3,14 @@ notices, each with the ts Slack gave it) and finding the run a thread belongs to
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, LiteralString
+from collections.abc import Iterable
 from uuid import UUID
 
 from bot.records import SlackMessage, SlackMessageKind, as_uuid
-from bot.store._base import Conn, StoreBase
+from bot.store._base import StoreBase
+from bot.store._rows import record_slack_message, slack_message_from_row
 
 __all__ = ["SlackMessagesTable", "record_slack_message", "slack_message_from_row"]
-
-
-async def record_slack_message(conn: Conn, run_id: UUID, kind: SlackMessageKind, channel: str,
-                               ts: str, *, thread_ts: str | None = None,
-                               check_id: str | None = None) -> SlackMessage:
-    """`set_slack_message` on a connection the caller holds (the outbox marks a message
-    delivered and records it in one transaction)."""
-    params = {"run": run_id, "kind": kind.value, "channel": channel, "ts": ts,
-              "thread": thread_ts, "check": check_id}
-    insert = ("INSERT INTO slack_messages (run_id, kind, channel, ts, thread_ts, check_id)"
-              " VALUES (%(run)s, %(kind)s, %(channel)s, %(ts)s, %(thread)s, %(check)s)")
-    replace = (" DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
-               " thread_ts = excluded.thread_ts, updated_at = now()")
-    query: LiteralString
-    if kind is SlackMessageKind.SUMMARY:
-        query = insert + " ON CONFLICT (run_id) WHERE kind = 'summary'" + replace
-    elif kind is SlackMessageKind.FAILURE_REPLY:
-        query = insert + " ON CONFLICT (run_id, check_id) WHERE kind = 'failure_reply'" + replace
-    else:
-        query = insert
-    cursor = await conn.execute(query + " RETURNING *", params)
-    row = await cursor.fetchone()
-    assert row is not None
-    return slack_message_from_row(row)
 
 
 class SlackMessagesTable(StoreBase):
@@ -67,11 +43,4 @@ class SlackMessagesTable(StoreBase):
                 "SELECT * FROM slack_messages WHERE kind = 'summary' AND run_id = ANY(%s)", (ids,))
             return {row["run_id"]: slack_message_from_row(row) for row in await cursor.fetchall()}
 
-
-
-def slack_message_from_row(row: Mapping[str, Any]) -> SlackMessage:
-    return SlackMessage(id=row["id"], run_id=row["run_id"], kind=SlackMessageKind(row["kind"]),
-                        channel=row["channel"], ts=row["ts"], thread_ts=row["thread_ts"],
-                        check_id=row["check_id"], created_at=row["created_at"],
-                        updated_at=row["updated_at"])
 

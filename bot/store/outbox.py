@@ -16,32 +16,13 @@ from typing import Any
 from uuid import UUID
 
 from bot.records import OutboxEntry, OutboxMessage, SlackMessage, SlackMessageKind, as_uuid
-from bot.store._base import Conn, StoreBase
+from bot.store._base import StoreBase
+from bot.store._rows import insert_outbox_messages, record_slack_message, run_stream
 from bot.store._values import aware, clean_text, jsonb, positive
-from bot.store.messages import record_slack_message
 
 __all__ = ["OutboxTable", "insert_outbox_messages", "run_stream"]
 
 _PENDING = "delivered_at IS NULL AND gave_up_at IS NULL"
-
-
-def run_stream(run_id: UUID | str) -> str:
-    return f"run:{as_uuid(run_id)}"
-
-
-async def insert_outbox_messages(conn: Conn, run_id: UUID,
-                                 messages: Sequence[OutboxMessage]) -> None:
-    """Writes `messages` for the run, in order, on the caller's connection (the transaction
-    that ends the run)."""
-    if not messages:
-        return
-    rows = [{"stream": run_stream(run_id), "run": run_id, "kind": SlackMessageKind(m.kind).value,
-             "check": m.check_id, "channel": m.channel, "payload": jsonb(m.payload)}
-            for m in messages]
-    async with conn.cursor() as cursor:
-        await cursor.executemany(
-            "INSERT INTO outbox_messages (stream, run_id, kind, check_id, channel, payload)"
-            " VALUES (%(stream)s, %(run)s, %(kind)s, %(check)s, %(channel)s, %(payload)s)", rows)
 
 
 class OutboxTable(StoreBase):

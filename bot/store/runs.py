@@ -12,18 +12,13 @@ the other, each seeing what the previous one committed; the partial unique index
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, LiteralString
-from uuid import UUID, uuid4
+from uuid import UUID
 
-import psycopg
-
-from bot.errors import DuplicateRun, StoreError
+from bot.errors import DuplicateRun
 from bot.records import (
-    DeployFacts,
     OutboxMessage,
     PreviousFailure,
     Run,
@@ -36,9 +31,18 @@ from bot.records import (
     as_uuid,
 )
 from bot.store._base import Conn, StoreBase
+from bot.store._rows import (
+    duplicate,
+    insert_outbox_messages,
+    insert_run,
+    lock_environment,
+    one_active_run,
+    run_from_row,
+    run_values,
+    start_superseding,
+)
 from bot.store._values import aware, clean_text, jsonb, positive
-from bot.store.outbox import insert_outbox_messages
-from checks.results import CheckResult, RunResult, Severity, Status, Verdict
+from checks.results import CheckResult, RunResult, Severity, Status
 
 __all__ = ["RunsTable", "insert_run", "one_active_run", "run_from_row", "start_superseding"]
 
@@ -69,18 +73,18 @@ class RunsTable(StoreBase):
 
         Raises DuplicateRun if the request's idempotency key was used before (then nothing is
         recorded)."""
-        params = {**_run_values(request),
+        params = {**run_values(request),
                   "actor": request.requested_by or request.trigger_kind.value,
                   "audit": jsonb({"trigger": request.trigger_kind.value,
                                   "trigger_detail": request.trigger_detail,
                                   "filters": list(request.filters)})}
         async with self._connection() as conn, one_active_run(request.environment):
             async with conn.pipeline():  # no BEGIN and COMMIT: each would cost a round trip
-                await _lock_environment(conn, self._schema, request.environment)
+                await lock_environment(conn, self._schema, request.environment)
                 cursor = await conn.execute(_START_OR_JOIN, params)
             row = await cursor.fetchone()
             if row is None:  # a concurrent request with the same key committed meanwhile
-                raise await _duplicate(conn, request.idempotency_key)
+                raise await duplicate(conn, request.idempotency_key)
         outcome = row["outcome"]
         if outcome == "duplicate":
             raise DuplicateRun(run_from_row(row))
@@ -323,7 +327,6 @@ LEFT JOIN slack_messages rep
 
 # --- starting runs -----------------------------------------------------------------------------
 
-_ONE_ACTIVE_INDEX = "runs_one_active_per_environment_idx"  # migration 0004
 
 # After the environment's lock, in a statement of its own: its snapshot then shows whatever the
 # previous holder of the lock committed. Of `active` and `used_key`, the first that has a row
@@ -359,120 +362,6 @@ UNION ALL SELECT 'joined', * FROM active WHERE NOT EXISTS (SELECT FROM used_key)
 UNION ALL SELECT 'duplicate', * FROM used_key
 """
 
-# Counts come from the results saved so far, so a superseded run shows how far it got. The
-# key check leaves everything alone for a request delivered twice.
-_SUPERSEDE_ACTIVE: LiteralString = """
-UPDATE runs r
-SET status = 'superseded', superseded_by = %(id)s, status_reason = %(reason)s,
-    finished_at = now(),
-    (passed_count, failed_count, error_count, skipped_count, warned_count) = (
-        SELECT count(*) FILTER (WHERE c.status = 'pass'),
-               count(*) FILTER (WHERE c.status = 'fail'),
-               count(*) FILTER (WHERE c.status = 'error'),
-               count(*) FILTER (WHERE c.status = 'skip'),
-               count(*) FILTER (WHERE c.status = 'warn')
-        FROM check_results c WHERE c.run_id = r.id)
-WHERE r.environment = %(environment)s AND r.status IN ('queued', 'running')
-  AND NOT EXISTS (SELECT FROM runs k WHERE k.idempotency_key = %(key)s::text)
-RETURNING r.*
-"""
-
-_INSERT_RUN: LiteralString = """
-INSERT INTO runs (id, created_at, environment, suite, trigger_kind, trigger_detail,
-                  requested_by, filters, channel, deploy_source, deploy_version, deploy_commit,
-                  deploy_ref, deployer, deploy_url, deploy_link, rerun_of, idempotency_key)
-VALUES (coalesce(%(id)s, gen_random_uuid()), clock_timestamp(), %(environment)s, %(suite)s,
-        %(kind)s, %(detail)s, %(by)s, %(filters)s, %(channel)s, %(source)s, %(version)s,
-        %(commit)s, %(ref)s, %(deployer)s, %(url)s, %(link)s, %(rerun_of)s, %(key)s)
-ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
-"""
-
-
-async def insert_run(conn: Conn, request: RunRequest) -> Run:
-    """Records a queued run as asked, deciding nothing; see `RunsTable.create_run`."""
-    cursor = await conn.execute(_INSERT_RUN, {**_run_values(request), "id": None})
-    row = await cursor.fetchone()
-    if row is None:
-        raise await _duplicate(conn, request.idempotency_key)
-    return run_from_row(row)
-
-
-async def start_superseding(conn: Conn, schema: str, request: RunRequest) -> RunStart:
-    """Records a deploy's run and ends every active run of its environment as superseded by
-    it ("superseded by a newer deploy of v3.0.1 (run ...)"), under the environment's lock.
-
-    `conn` must be in a transaction, which the caller commits: `Store.start_superseding`
-    opens its own, a webhook delivery records its run in the delivery's. Raises DuplicateRun
-    if the idempotency key was used before; the caller's transaction must then roll back."""
-    run_id = uuid4()  # known before the row, so the superseded runs can name it
-    params = {**_run_values(request), "id": run_id,
-              "reason": _supersede_reason(request, run_id)}
-    await _lock_environment(conn, schema, request.environment)
-    await conn.execute("SET CONSTRAINTS runs_superseded_by_fkey DEFERRED")
-    superseding = await conn.execute(_SUPERSEDE_ACTIVE, params)
-    inserting = await conn.execute(_INSERT_RUN, params)
-    row = await inserting.fetchone()
-    if row is None:
-        raise await _duplicate(conn, request.idempotency_key)
-    superseded = sorted((run_from_row(r) for r in await superseding.fetchall()),
-                        key=lambda run: (run.created_at, str(run.id)))
-    return RunStart(run_from_row(row), tuple(superseded))
-
-
-@asynccontextmanager
-async def one_active_run(environment: str) -> AsyncIterator[None]:
-    """Turns a breach of the one-active-run index into a StoreError that says what happened.
-    It cannot fire through `start_or_join` or `start_superseding`, which decide under the
-    environment's lock: only a run recorded some other way can meet it."""
-    try:
-        yield
-    except psycopg.errors.UniqueViolation as exc:
-        if exc.diag.constraint_name != _ONE_ACTIVE_INDEX:
-            raise
-        raise StoreError(f"could not record a run of {environment}: the environment already "
-                         f"has a queued or running run, and the store keeps one at a time; "
-                         f"expected the request to join that run") from None
-
-
-def _environment_lock_key(schema: str, environment: str) -> int:
-    # A stable 64-bit key per store and environment; migrations lock "smokebot.migrate:...".
-    name = f"smokebot.environment:{schema}:{environment}"
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                          signed=True)
-
-
-async def _lock_environment(conn: Conn, schema: str, environment: str) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)",
-                       (_environment_lock_key(schema, environment),))
-
-
-def _run_values(request: RunRequest) -> dict[str, Any]:
-    deploy = request.deploy or DeployFacts()
-    return {"environment": request.environment, "suite": request.suite,
-            "kind": request.trigger_kind.value, "detail": clean_text(request.trigger_detail),
-            "by": request.requested_by, "filters": list(request.filters),
-            "channel": request.channel, "source": deploy.source, "version": deploy.version,
-            "commit": deploy.commit, "ref": deploy.ref, "deployer": deploy.deployer,
-            "url": deploy.url, "link": deploy.link, "rerun_of": request.rerun_of,
-            "key": request.idempotency_key}
-
-
-def _supersede_reason(by: RunRequest, run_id: UUID) -> str:
-    deploy = by.deploy
-    what = (deploy.version or deploy.commit) if deploy else None
-    of = f" of {what}" if what else ""
-    return f"superseded by a newer deploy{of} (run {run_id})"
-
-
-async def _duplicate(conn: Conn, key: str | None) -> StoreError:
-    """The error for a run whose insert met an idempotency key already taken."""
-    cursor = await conn.execute("SELECT * FROM runs WHERE idempotency_key = %s", (key,))
-    existing = await cursor.fetchone()
-    if existing is None:  # the holder of the key rolled back meanwhile
-        return StoreError(f"run with idempotency key {key!r} vanished while being created; "
-                          f"expected a retry to succeed")
-    return DuplicateRun(run_from_row(existing))
-
 
 async def _upsert_results(conn: Conn, run_id: UUID, results: Iterable[CheckResult]) -> None:
     rows = [{
@@ -499,27 +388,6 @@ async def _upsert_results(conn: Conn, run_id: UUID, results: Iterable[CheckResul
             " duration_s = excluded.duration_s, attempts = excluded.attempts,"
             " measurements = excluded.measurements, evidence = excluded.evidence,"
             " tags = excluded.tags, updated_at = now()", rows)
-
-
-
-def run_from_row(row: Mapping[str, Any]) -> Run:
-    facts = DeployFacts(source=row["deploy_source"], version=row["deploy_version"],
-                        commit=row["deploy_commit"], ref=row["deploy_ref"],
-                        deployer=row["deployer"], url=row["deploy_url"], link=row["deploy_link"])
-    return Run(
-        id=row["id"], environment=row["environment"], status=RunStatus(row["status"]),
-        trigger_kind=TriggerKind(row["trigger_kind"]), trigger_detail=row["trigger_detail"],
-        requested_by=row["requested_by"], filters=tuple(row["filters"]), channel=row["channel"],
-        deploy=facts if facts.as_variables() else None, suite=row["suite"],
-        created_at=row["created_at"], started_at=row["started_at"],
-        finished_at=row["finished_at"], heartbeat_at=row["heartbeat_at"],
-        worker_id=row["worker_id"],
-        counts=RunCounts(passed=row["passed_count"], failed=row["failed_count"],
-                         errors=row["error_count"], skipped=row["skipped_count"],
-                         warnings=row["warned_count"]),
-        verdict=Verdict(row["verdict"]) if row["verdict"] else None,
-        status_reason=row["status_reason"], rerun_of=row["rerun_of"],
-        superseded_by=row["superseded_by"], idempotency_key=row["idempotency_key"])
 
 
 def _check_result(row: Mapping[str, Any]) -> CheckResult:
