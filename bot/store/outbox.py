@@ -32,14 +32,16 @@ class OutboxTable(StoreBase):
             await insert_outbox_messages(conn, as_uuid(run_id), messages)
 
     async def outbox_due_streams(self, limit: int = 20) -> list[str]:
-        """Streams with a message due now whose lease is free, oldest due first."""
+        """Streams whose next message is due now and whose lease is free, longest waiting
+        first. A stream's next message is its first pending one: the ones after it wait."""
         async with self._connection() as conn:
             cursor = await conn.execute(
-                "SELECT m.stream, min(m.next_attempt_at) AS due FROM outbox_messages m"
-                " LEFT JOIN outbox_leases l ON l.stream = m.stream AND l.expires_at > now()"
-                " WHERE m.delivered_at IS NULL AND m.gave_up_at IS NULL AND l.stream IS NULL"
-                " GROUP BY m.stream HAVING min(m.next_attempt_at) <= now()"
-                " ORDER BY due LIMIT %s", (positive(limit),))
+                "SELECT n.stream FROM (SELECT DISTINCT ON (stream) stream, next_attempt_at"
+                "  FROM outbox_messages WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+                "  ORDER BY stream, id) n"
+                " LEFT JOIN outbox_leases l ON l.stream = n.stream AND l.expires_at > now()"
+                " WHERE l.stream IS NULL AND n.next_attempt_at <= now()"
+                " ORDER BY n.next_attempt_at LIMIT %s", (positive(limit),))
             return [row["stream"] for row in await cursor.fetchall()]
 
     async def outbox_take(self, stream: str, holder: str,
