@@ -57,9 +57,7 @@ def reply_for_error(error: SmokebotError) -> render.SlackMessage:
 async def reply_for_ticket(services: Services, ticket: RunTicket) -> render.SlackMessage:
     run = ticket.run
     if not ticket.joined:
-        return render.SlackMessage(
-            text=f"Queued a smoke test of {run.environment} (run {str(run.id)[:8]}); "
-                 "the summary appears in this channel.", blocks=[])
+        return render.render_queued(run.environment, run.id)
     link = None
     for message in await services.store.slack_messages(run.id):
         if message.kind is SlackMessageKind.SUMMARY:

@@ -10,13 +10,12 @@ from uuid import UUID
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.acknowledgements import open_acknowledge_modal
-from bot.runs import request_run
+from bot.reruns import request_rerun
 from bot.services import Services
 from bot.slack import render
-from bot.slack.gate import authorize_request, reply_for_error, reply_for_ticket
-from bot.store import TriggerKind
+from bot.slack.gate import reply_for_error
+from bot.slash import request_confirmed_run
 from checks.errors import SmokebotError, UsageError
-from checks.results import Status
 
 _Reply = TypeVar("_Reply", render.SlackMessage, render.SlackMessage | None)
 
@@ -25,17 +24,29 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action("rerun_failed")
     async def rerun_failed(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await _reply(respond, await _guarded(rerun(services, body, only_failed=True)))
+        await _rerun(body, respond, only_failed=True)
 
     @app.action("rerun_all")
     async def rerun_all(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await _reply(respond, await _guarded(rerun(services, body, only_failed=False)))
+        await _rerun(body, respond, only_failed=False)
+
+    async def _rerun(body: dict[str, Any], respond: AsyncRespond, *, only_failed: bool) -> None:
+        run_id = UUID(body["actions"][0]["value"])
+        user, channel = _user_and_channel(body)
+        await _reply(respond, await _guarded(request_rerun(
+            services, run_id, only_failed=only_failed, user=user, channel=channel,
+            response_url=body.get("response_url"))))
 
     @app.action("confirm_run")
     async def confirm_run(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await _reply(respond, await _guarded(confirmed_run(services, body)), replace=True)
+        # The button's value is render_confirm_production's: the request being confirmed.
+        value = json.loads(body["actions"][0]["value"])
+        user, channel = _user_and_channel(body)
+        await _reply(respond, await _guarded(request_confirmed_run(
+            services, value["environment"], value.get("filters", ()), user=user,
+            channel=channel, response_url=body.get("response_url"))), replace=True)
 
     @app.action("cancel_confirm")
     async def cancel_confirm(ack: AsyncAck, respond: AsyncRespond) -> None:
@@ -72,42 +83,5 @@ async def _reply(respond: AsyncRespond, message: render.SlackMessage, *,
                   replace_original=replace)
 
 
-async def rerun(services: Services, body: dict[str, Any], *,
-                only_failed: bool) -> render.SlackMessage:
-    run_id = UUID(body["actions"][0]["value"])
-    user, channel = body["user"]["id"], body.get("channel", {}).get("id", "")
-    original = await services.store.get_run(run_id)
-    if original is None:
-        raise UsageError("that run is no longer in the history store")
-    filters = original.filters
-    if only_failed:
-        failed = [r.check_id for r in await services.store.results(run_id)
-                  if r.status in (Status.FAIL, Status.ERROR)]
-        if not failed:
-            return render.render_error("Nothing failed in that run; use Re-run all.")
-        filters = tuple(failed)
-    decision = await authorize_request(services, original.environment, user, channel,
-                                       action="rerun", detail={"rerun_of": str(run_id)})
-    if not decision.allowed:
-        return render.render_refusal(decision.reason)
-    ticket = await request_run(
-        services, environment=original.environment, filters=filters,
-        trigger_kind=TriggerKind.BUTTON, requested_by=user, channel=original.channel or channel,
-        rerun_of=run_id, response_url=body.get("response_url"),
-        trigger_detail=f"{'Re-run failed' if only_failed else 'Re-run all'} by <@{user}>")
-    return await reply_for_ticket(services, ticket)
-
-
-async def confirmed_run(services: Services, body: dict[str, Any]) -> render.SlackMessage:
-    value = json.loads(body["actions"][0]["value"])
-    user, channel = body["user"]["id"], body.get("channel", {}).get("id", "")
-    environment, filters = value["environment"], tuple(value.get("filters", ()))
-    decision = await authorize_request(services, environment, user, channel, action="run",
-                                       detail={"filters": list(filters), "confirmed": True})
-    if not decision.allowed:
-        return render.render_refusal(decision.reason)
-    ticket = await request_run(
-        services, environment=environment, filters=filters, trigger_kind=TriggerKind.SLASH,
-        requested_by=user, channel=channel, response_url=body.get("response_url"),
-        trigger_detail=f"/smoketest {environment} {' '.join(filters)} (confirmed)".strip())
-    return await reply_for_ticket(services, ticket)
+def _user_and_channel(body: dict[str, Any]) -> tuple[str, str]:
+    return body["user"]["id"], body.get("channel", {}).get("id", "")

@@ -47,6 +47,7 @@ from bot.slack.render.replies import (
     render_joined,
     render_list,
     render_not_in_channel,
+    render_queued,
     render_refusal,
     render_status,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "render_joined",
     "render_list",
     "render_not_in_channel",
+    "render_queued",
     "render_refusal",
     "render_status",
     "render_summary",

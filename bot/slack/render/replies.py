@@ -1,6 +1,6 @@
 """The replies to `/smoketest` and the buttons (help, list, history, status, the production
-confirmation, joined, cancelling, errors and refusals) and the notices posted for a run that
-could not go as planned (interrupted, not in the channel)."""
+confirmation, queued, joined, cancelling, errors and refusals) and the notices posted for a
+run that could not go as planned (interrupted, not in the channel)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ from checks.report._text import one_line, show_controls
 
 __all__ = ["RunRecord", "render_cancelling", "render_confirm_production", "render_error",
            "render_help", "render_history", "render_interrupted", "render_joined",
-           "render_list", "render_not_in_channel", "render_refusal", "render_status"]
+           "render_list", "render_not_in_channel", "render_queued", "render_refusal",
+           "render_status"]
 
 BOT_HANDLE = "@smokebot"
 # Every mention bot/authz.py writes into a refusal: a user, a channel, a user group.
@@ -206,6 +207,12 @@ def render_refusal(reason: str) -> SlackMessage:
     text = escape(show_controls(f"Not allowed: {reason}").strip())
     body = clip(_ESCAPED_MENTION.sub(r"<\1>", text), SECTION_TEXT_MAX - 20)
     return slack_message(body, [section(f":warning: {body}")])
+
+
+def render_queued(environment: str, run_id: Any) -> SlackMessage:
+    """A request that started a run: the run is queued and its summary will follow."""
+    return SlackMessage(text=f"Queued a smoke test of {environment} (run {short_id(run_id)}); "
+                             "the summary appears in this channel.", blocks=[])
 
 
 def render_joined(environment: str, link: str | None = None) -> SlackMessage:
