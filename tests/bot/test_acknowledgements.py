@@ -4,6 +4,8 @@ against this machine's PostgreSQL and the Slack emulator."""
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -118,9 +120,14 @@ async def test_each_chosen_check_is_recorded_audited_and_announced_in_the_thread
     active = await services.store.active_acknowledgements("staging", datetime.now(timezone.utc))
     assert sorted(a.check_id for a in active) == ["db", "health"]
     assert await audit_log(services, 2) == [(ALICE, "acknowledge", "staging", True)] * 2
-    thread = [m.text for m in emu.thread(CHANNEL, summary_ts)]
-    assert thread == [f"<@{ALICE}> acknowledged health: upstream outage, INC-42",
-                      f"<@{ALICE}> acknowledged db: upstream outage, INC-42"]
+    expected = [f"<@{ALICE}> acknowledged health: upstream outage, INC-42",
+                f"<@{ALICE}> acknowledged db: upstream outage, INC-42"]
+    for _ in range(100):  # delivered in the background: the listener answered Slack first
+        thread = [m.text for m in emu.thread(CHANNEL, summary_ts)]
+        if len(thread) >= len(expected):
+            break
+        await asyncio.sleep(0.05)
+    assert thread == expected
 
 
 async def test_nothing_is_recorded_for_a_run_the_store_no_longer_has(

@@ -40,10 +40,13 @@ def _run_id(stack: BotStack) -> str:
 
 
 def _delivered(stack: BotStack, run_id: str) -> bool:
-    [(pending, total)] = stack.query(
-        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND gave_up_at IS NULL), count(*)"
-        " FROM outbox_messages WHERE run_id = %s", (run_id,))
-    return total > 0 and pending == 0
+    """The run has ended (its report is in the outbox: the last of what it owes Slack) and
+    nothing of it is pending."""
+    [(pending, reports)] = stack.query(
+        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND gave_up_at IS NULL),"
+        " count(*) FILTER (WHERE kind = 'report') FROM outbox_messages WHERE run_id = %s",
+        (run_id,))
+    return reports == 1 and pending == 0
 
 
 def _assert_thread_complete(stack: BotStack, run_id: str, failures: int = FAILURES) -> None:
