@@ -43,6 +43,7 @@ from redis.retry import Retry
 from saq.job import TERMINAL_STATUSES, Job, Status
 from saq.queue.redis import RedisQueue
 
+from bot.backoff import Backoff, sleep_unless
 from bot.errors import QueueUnavailable
 
 __all__ = ["DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
@@ -58,6 +59,7 @@ SAQ_TIMEOUT_MARGIN_S = 300
 SAQ_JOB_TTL_S = 3600  # how long saq keeps a finished job's record
 JOB_FUNCTION = "run_smoke_test"
 SCHEDULE_INTERVAL_S = 0.5  # how often a consumer looks for scheduled jobs whose time has come
+REDIS_DOWN_BACKOFF = Backoff.exponential(first_s=0.5, factor=2.0, cap_s=5.0)  # consumer's waits
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ class RunQueue:
         running: set[asyncio.Task[None]] = set()
         sweeper = asyncio.create_task(self._sweep_loop(stop, sweep_interval_s))
         scheduler = asyncio.create_task(self._schedule_loop(stop, SCHEDULE_INTERVAL_S))
-        backoff = _Backoff()
+        failures = 0  # in a row: Redis unreachable since the last job taken
         try:
             while not stop.is_set():
                 await slots.acquire()
@@ -198,10 +200,11 @@ class RunQueue:
                 try:
                     if not stop.is_set():
                         job = await self._take(timeout_s=1.0)
-                        backoff.reset()
+                        failures = 0
                 except QueueUnavailable as exc:
                     log.warning("%s; waiting for Redis", exc)
-                    await _sleep_unless(stop, backoff.next())
+                    await sleep_unless(stop, REDIS_DOWN_BACKOFF.delay(failures))
+                    failures += 1
                 if job is not None and stop.is_set():
                     await self._put_back(job)  # taken as the worker began to stop
                     job = None
@@ -265,7 +268,7 @@ class RunQueue:
         here, as the worker does not watch saq's aborts, but it is why the first sweep waits
         an interval instead of racing this worker's first dequeue."""
         while not stop.is_set():
-            await _sleep_unless(stop, interval_s)
+            await sleep_unless(stop, interval_s)
             if stop.is_set():
                 return
             try:
@@ -285,7 +288,7 @@ class RunQueue:
                     await self._saq.schedule(lock=1)
             except QueueUnavailable:
                 pass  # the consumer's own loop logs the outage
-            await _sleep_unless(stop, interval_s)
+            await sleep_unless(stop, interval_s)
 
 
     # --- cancellation and Slack's response_url ------------------------------------------------
@@ -331,25 +334,6 @@ class RunQueue:
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-class _Backoff:
-    def __init__(self, first_s: float = 0.5, cap_s: float = 5.0) -> None:
-        self._first, self._cap, self._next = first_s, cap_s, first_s
-
-    def reset(self) -> None:
-        self._next = self._first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._cap, self._next * 2)
-        return delay
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def _ms(seconds: float) -> int:

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from bot.backoff import sleep_unless
 from bot.errors import QueueUnavailable, StoreUnavailable
 from bot.queue import RunQueue
 from bot.store import RunStatus, Store
@@ -98,10 +99,7 @@ async def run_reaper(store: Store, queue: RunQueue, on_interrupted: OnInterrupte
             await requeue_lost(store, queue)
         except (StoreUnavailable, QueueUnavailable) as exc:
             log.warning("reaper: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        except TimeoutError:
-            pass
+        await sleep_unless(stop, interval_s)
 
 
 async def notify_interrupted(on_interrupted: OnInterrupted | None, run_id: str) -> None:

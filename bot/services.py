@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.backoff import Backoff
 from bot.errors import StoreError
 from bot.queue import RunQueue
 from bot.settings import Settings
@@ -92,11 +93,15 @@ class Services:
 async def _migrate_until_done(store: Store) -> None:
     """Applies migrations at start-up; while PostgreSQL is down, keeps trying, so the tables
     exist by the time it returns."""
+    retry = Backoff.constant(MIGRATE_RETRY_S)  # read here: tests shorten it
+    attempt = 0
     while True:
         try:
             await store.migrate()
             return
         except StoreError as exc:
-            log.warning("migrations not applied yet (retrying in %g s): %s", MIGRATE_RETRY_S,
+            delay = retry.delay(attempt)
+            log.warning("migrations not applied yet (retrying in %g s): %s", delay,
                         exc.render())
-            await asyncio.sleep(MIGRATE_RETRY_S)
+            await asyncio.sleep(delay)
+            attempt += 1

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
+from bot.backoff import Backoff, sleep_unless
 from bot.errors import QueueUnavailable, StoreUnavailable
 from bot.queue import QueuedRun, RunQueue, default_worker_id
 from bot.reaper import OnInterrupted, notify_interrupted, run_reaper
@@ -47,6 +48,7 @@ __all__ = ["RunJob", "WorkerOptions", "run_worker"]
 log = logging.getLogger("smokebot.worker")
 
 HARD_CANCEL_WAIT_S = 5.0  # how long a cancelled task may take to unwind before we move on
+STORE_DOWN_BACKOFF = Backoff.constant(2.0)  # a taken run's store check, while PostgreSQL is down
 
 
 class RunJob(Protocol):
@@ -161,6 +163,7 @@ class _Supervisor:
     async def _still_queued(self, run_id: str) -> bool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.store_wait_s
+        attempt = 0
         while True:
             try:
                 run = await self.store.get_run(run_id)
@@ -172,7 +175,8 @@ class _Supervisor:
                                 run_id, exc)
                     return True
                 log.warning("run %s: waiting for the store: %s", run_id, exc)
-                await asyncio.sleep(2.0)
+                await sleep_unless(self.stop, STORE_DOWN_BACKOFF.delay(attempt))
+                attempt += 1
         if run is None:
             log.warning("run %s: not in the store; its job is dropped", run_id)
             return False

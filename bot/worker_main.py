@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 
+from bot.backoff import sleep_unless
 from bot.execution import execute_run
 from bot.services import Services
 from bot.settings import Settings
@@ -29,10 +30,7 @@ async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:
             await deliver_due(services, stop=stop)
         except Exception as exc:  # noqa: BLE001 - one bad entry must not stop delivery
             log.warning("outbox delivery failed: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), OUTBOX_INTERVAL_S)
-        except TimeoutError:
-            pass
+        await sleep_unless(stop, OUTBOX_INTERVAL_S)
 
 
 async def run_worker_process(settings: Settings, *, concurrency: int = 2,

@@ -29,6 +29,7 @@ from uuid import UUID
 
 import aiohttp
 
+from bot.backoff import Backoff, sleep_unless
 from bot.errors import SlackRefused, SlackUnavailable, StoreUnavailable
 from bot.records import OutboxEntry, SlackMessage, SlackMessageKind
 from bot.services import Services
@@ -46,7 +47,8 @@ FIRST_DELIVERY_PATIENCE_S = 30.0  # how long the worker that ran a run waits on 
 # A longer Retry-After is waited out by the outbox loop instead; also keeps every pause well
 # inside the delivery lease (settings.delivery_lease_s), which each attempt extends.
 LONGEST_INLINE_WAIT_S = 10.0
-RETRY_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0)  # between passes, by attempts so far
+# Between tries of a pass, by tries so far in it; between passes, by the row's stored attempts.
+RETRY_BACKOFF = Backoff((0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0))
 RESPONSE_URL_TIMEOUT_S = 5.0
 
 
@@ -77,7 +79,7 @@ async def deliver_run(services: Services, run_id: UUID | str, *,
         wait = max(0.0, (retry_at - datetime.now(timezone.utc)).total_seconds())
         if loop.time() + wait > deadline:
             return False
-        await asyncio.sleep(wait)
+        await sleep_unless(stop, wait)
 
 
 async def deliver_due(services: Services, *, limit: int = 20,
@@ -102,15 +104,21 @@ async def _deliver_stream(services: Services, stream: str, *,
     if entries is None:
         return False, None
     try:
-        for entry in entries:
-            if stop is not None and stop.is_set():
+        while entries:
+            for entry in entries:
+                if stop is not None and stop.is_set():
+                    return False, None
+                if entry.next_attempt_at > datetime.now(timezone.utc):
+                    return False, entry.next_attempt_at  # waiting out its backoff
+                delivery = _Delivery(services, entry, holder)
+                outcome = await delivery.send()
+                if outcome == _Sent.STOPPED:
+                    return False, delivery.retry_at
+            # Messages added while we held the stream (a notice, the run's ending) are ours:
+            # another deliverer found the stream taken and left them.
+            entries = await store.outbox_take(stream, holder, services.settings.delivery_lease_s)
+            if entries is None:
                 return False, None
-            if entry.next_attempt_at > datetime.now(timezone.utc):
-                return False, entry.next_attempt_at  # waiting out its backoff
-            delivery = _Delivery(services, entry, holder)
-            outcome = await delivery.send()
-            if outcome == _Sent.STOPPED:
-                return False, delivery.retry_at
         return True, None
     finally:
         try:
@@ -154,7 +162,7 @@ class _Delivery:
                 ts = await self._attempt(summary)
             except SlackUnavailable as exc:
                 wait = exc.retry_after_s if exc.retry_after_s is not None else \
-                    RETRY_BACKOFF_S[min(attempt, len(RETRY_BACKOFF_S) - 1)]
+                    RETRY_BACKOFF.delay(attempt)
                 if attempt + 1 < TRIES_PER_PASS and wait <= LONGEST_INLINE_WAIT_S:
                     await asyncio.sleep(wait)
                     continue
@@ -294,7 +302,7 @@ class _Delivery:
         await self.store.outbox_delivered(entry, ts, thread_ts=str(thread) if thread else None)
 
     async def _later(self, error: str, wait_s: float) -> None:
-        backoff = RETRY_BACKOFF_S[min(self.entry.attempts, len(RETRY_BACKOFF_S) - 1)]
+        backoff = RETRY_BACKOFF.delay(self.entry.attempts)
         at = datetime.now(timezone.utc) + timedelta(seconds=max(wait_s, backoff))
         self.retry_at = at
         log.warning("run %s: Slack unavailable, %s message %d waits until %s: %s",

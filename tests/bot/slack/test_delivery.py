@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from bot.backoff import Backoff
 from bot.queue import RunQueue
 from bot.records import OutboxMessage, Run, RunRequest, SlackMessageKind, TriggerKind
 from bot.services import Services
@@ -50,7 +51,7 @@ async def services(pg_dsn: str, emulator: SlackEmulator) -> AsyncIterator[Servic
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(delivery, "RETRY_BACKOFF_S", (0.0, 0.05, 0.1))
+    monkeypatch.setattr(delivery, "RETRY_BACKOFF", Backoff((0.0, 0.05, 0.1)))
 
 
 async def _finished_run(services: Services, messages: list[OutboxMessage], *,
