@@ -302,7 +302,9 @@ class _Delivery:
         await self.store.outbox_delivered(entry, ts, thread_ts=str(thread) if thread else None)
 
     async def _later(self, error: str, wait_s: float) -> None:
-        backoff = RETRY_BACKOFF.delay(self.entry.attempts)
+        # By passes so far (each makes up to TRIES_PER_PASS calls): quick at first, then
+        # slower while Slack stays down.
+        backoff = RETRY_BACKOFF.delay(self.entry.attempts // TRIES_PER_PASS)
         at = datetime.now(timezone.utc) + timedelta(seconds=max(wait_s, backoff))
         self.retry_at = at
         log.warning("run %s: Slack unavailable, %s message %d waits until %s: %s",
