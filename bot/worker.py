@@ -206,7 +206,8 @@ class _Supervisor:
             now = loop.time()
             if now >= next_beat:
                 next_beat = now + opts.heartbeat_s
-                if why is None and await self._beat(queued) is False:
+                # A job that just finished its run is no longer "running" either: not a loss.
+                if why is None and await self._beat(queued) is False and not task.done():
                     # The reaper (after a long pause here) or a cancel ended it: stop.
                     log.warning("run %s was ended elsewhere; stopping it", queued.run_id)
                     why, hard_stop_at = _Ending.ENDED_ELSEWHERE, now + opts.cancel_grace_s

@@ -63,7 +63,9 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
 
 
 async def _deliver(services: Services, stop: asyncio.Event, run_id: str) -> None:
-    await deliver_run(services, run_id, stop=stop)
+    """Sends the messages a finished run wrote, off the job's slot: a slow or rate-limiting
+    Slack must not hold up the next run. What this leaves, the outbox loop sends."""
+    services.in_background(deliver_run(services, run_id, stop=stop), f"delivery of run {run_id}")
 
 
 async def _job(services: Services, run_id: str, *, worker_id: str,

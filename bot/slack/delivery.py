@@ -50,6 +50,7 @@ LONGEST_INLINE_WAIT_S = 10.0
 # Between tries of a pass, by tries so far in it; between passes, by the row's stored attempts.
 RETRY_BACKOFF = Backoff((0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0))
 RESPONSE_URL_TIMEOUT_S = 5.0
+HISTORY_PAGES = 10  # of 200 messages, when looking for a summary that may have been posted
 
 
 class _Sent:
@@ -258,10 +259,7 @@ class _Delivery:
             if thread:
                 messages = await self._thread(entry.channel, str(thread))
             else:
-                response = await call_slack(self.slack, "conversations.history",
-                                            channel=entry.channel, limit=100,
-                                            include_all_metadata=True)
-                messages = list(response.get("messages") or [])
+                messages = await self._history_since(entry.channel, entry.created_at)
         else:
             assert summary is not None
             messages = await self._thread(summary.channel, summary.thread_root)
@@ -278,6 +276,21 @@ class _Delivery:
             if any(f.get("id") == file_id for f in message.get("files") or []):
                 return str(message["ts"])
         return None
+
+    async def _history_since(self, channel: str, since: datetime) -> list[dict[str, Any]]:
+        """The channel's top-level messages since the row was written, every page: a busy
+        channel cannot push an earlier post of ours out of sight."""
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            response = await call_slack(self.slack, "conversations.history", channel=channel,
+                                        oldest=f"{since.timestamp() - 1:.6f}", limit=200,
+                                        cursor=cursor, include_all_metadata=True)
+            found.extend(response.get("messages") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not response.get("has_more") or not cursor:
+                break
+        return found
 
     async def _thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         response = await call_slack(self.slack, "conversations.replies", channel=channel, ts=ts,

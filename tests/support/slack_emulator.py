@@ -702,8 +702,10 @@ class SlackEmulator:
         if channel is None or (channel.is_private and not channel.is_member):
             return failure("channel_not_found")
         limit = int(call.params.get("limit") or 100)
+        oldest = float(call.params.get("oldest") or 0)
         found = [m for m in self._history if m.channel == channel.id
-                 and (not m.is_reply or m.subtype == "thread_broadcast")]
+                 and (not m.is_reply or m.subtype == "thread_broadcast")
+                 and float(m.ts) >= oldest]
         found.reverse()
         shown = [self._listed(m, call.params) for m in found[:limit]]
         return success({"messages": shown, "has_more": len(found) > limit})
