@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.authz import Decision, authorize
 from bot.errors import GroupLookupFailed, QueueUnavailable, StoreUnavailable
-from bot.runs import RunTicket
+from bot.records import RunTicket
 from bot.services import Services
 from bot.slack import render
 from bot.store import SlackMessageKind
