@@ -5,10 +5,7 @@ against this machine's PostgreSQL and the Slack emulator."""
 from __future__ import annotations
 
 import asyncio
-
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -19,24 +16,11 @@ from bot.services import Services
 from bot.slack import render
 from checks.errors import UsageError
 from checks.results import CheckResult, Severity, Status
-from tests.bot.services_support import CHANNEL, audit_log, open_services, slack_emulator
+from tests.bot.services_support import CHANNEL, audit_log
 from tests.support.slack_emulator import SlackEmulator
 
 ALICE = "U0HUMAN001"  # the one user production allows
 OUTSIDER = "U0OUTSIDE1"
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 def _result(check_id: str, status: Status) -> CheckResult:

@@ -3,33 +3,14 @@ against this machine's PostgreSQL and Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
 from bot.cancellation import cancel_runs
 from bot.records import Run, RunRequest, RunStatus, TriggerKind
 from bot.services import Services
 from bot.slack import render
-from tests.bot.services_support import CHANNEL, audit_log, open_services, slack_emulator
-from tests.support.slack_emulator import SlackEmulator
+from tests.bot.services_support import CHANNEL, audit_log
 
 ALICE = "U0HUMAN001"  # the one user production allows
 OUTSIDER = "U0OUTSIDE1"
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 async def _queued(services: Services, environment: str) -> Run:

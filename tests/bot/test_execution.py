@@ -5,30 +5,12 @@ with what it can say and nothing left to retry."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
 from bot.execution import execute_run
 from bot.records import RunRequest, RunStatus, SlackMessageKind, TriggerKind
 from bot.services import Services
 from bot.slack.delivery import deliver_run
-from tests.bot.services_support import CHANNEL, open_services, slack_emulator
+from tests.bot.services_support import CHANNEL
 from tests.support.slack_emulator import SlackEmulator
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as pair:
-        yield pair
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 async def _queued(services: Services, *filters: str) -> str:

@@ -4,8 +4,6 @@ this machine's PostgreSQL and Redis and the Slack emulator."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -17,26 +15,12 @@ from bot.slack import render
 from bot.slack.render.replies import render_queued
 from checks.errors import UsageError
 from checks.results import CheckResult, Severity, Status
-from tests.bot.services_support import CHANNEL, audit_log, open_services, slack_emulator
-from tests.support.slack_emulator import SlackEmulator
+from tests.bot.services_support import CHANNEL, audit_log
 
 ALICE = "U0HUMAN001"  # the one user production allows
 OUTSIDER = "U0OUTSIDE1"
 ELSEWHERE = "C0ELSEWHE1"  # a channel the button is clicked in, not the run's
 RESPONSE_URL = "https://hooks.slack.example/actions/T0/1/abc"
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 def _result(check_id: str, status: Status) -> CheckResult:

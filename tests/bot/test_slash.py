@@ -4,7 +4,7 @@ against this machine's PostgreSQL and Redis and the Slack emulator."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,6 @@ from tests.bot.services_support import (
     SUITE,
     audit_log,
     open_services,
-    slack_emulator,
 )
 from tests.support.slack_emulator import SlackEmulator
 
@@ -31,12 +30,6 @@ ENVIRONMENTS = ["staging", "production", "guarded", "sandbox"]
 # As the support suite, but production asks for a confirmation before it runs.
 CONFIRMING_SUITE = SUITE.replace("allowed_users: [U0HUMAN001]}",
                                  "allowed_users: [U0HUMAN001], confirm: true}")
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
 
 
 @pytest.fixture

@@ -3,29 +3,13 @@ services' own cache, and a group Slack cannot list refuses the request with the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-
-import pytest
 
 from bot.authz import Decision
 from bot.services import Services
 from bot.slack.gate import authorize_request
-from tests.bot.services_support import CHANNEL, ONCALL, audit_log, open_services, slack_emulator
+from tests.bot.services_support import CHANNEL, ONCALL, audit_log, open_services
 from tests.support.slack_emulator import SlackEmulator
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 def _lookups(emu: SlackEmulator) -> list[str]:

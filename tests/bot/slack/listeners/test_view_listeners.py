@@ -5,9 +5,7 @@ right one is acknowledged with an empty 200 and recorded."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,27 +21,12 @@ from tests.bot.services_support import (
     CHANNEL,
     SIGNING_SECRET,
     audit_log,
-    open_services,
-    slack_emulator,
 )
 from tests.support.slack_emulator import SlackEmulator
 from tests.support.slack_requests import SignedRequest, SlackRequestFactory
 
 FAILED = CheckResult(check_id="health", name="Health endpoint", category="Health", kind="http",
                      severity=Severity.CRITICAL, status=Status.FAIL, summary="got 503")
-
-
-@pytest.fixture
-def emulator() -> Iterator[tuple[SlackEmulator, str]]:
-    with slack_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-async def services(pg_dsn: str, tmp_path: Path,
-                   emulator: tuple[SlackEmulator, str]) -> AsyncIterator[Services]:
-    async with open_services(pg_dsn, tmp_path, *emulator) as svc:
-        yield svc
 
 
 @pytest.fixture
