@@ -100,39 +100,48 @@ async def _deliver_stream(services: Services, stream: str, *,
                           stop: asyncio.Event | None) -> tuple[bool, datetime | None]:
     """(True, None) when nothing is left pending; else (False, when the next message is due),
     or (False, None) when another deliverer has the stream or it was stopped."""
-    store, holder = services.store, _holder()
-    entries = await store.outbox_take(stream, holder, services.settings.delivery_lease_s)
+    store, holder, lease_s = services.store, _holder(), services.settings.delivery_lease_s
+    entries = await store.outbox_take(stream, holder, lease_s)
     if entries is None:
         return False, None
+    released = False
+    summary: SlackMessage | None = None  # known once looked up or delivered in this pass
     try:
-        while entries:
+        while True:
             for entry in entries:
                 if stop is not None and stop.is_set():
                     return False, None
                 if entry.next_attempt_at > datetime.now(timezone.utc):
                     return False, entry.next_attempt_at  # waiting out its backoff
-                delivery = _Delivery(services, entry, holder)
+                delivery = _Delivery(services, entry, holder, summary=summary)
                 outcome = await delivery.send()
+                summary = delivery.summary
                 if outcome == _Sent.STOPPED:
                     return False, delivery.retry_at
-            # Messages added while we held the stream (a notice, the run's ending) are ours:
-            # another deliverer found the stream taken and left them.
-            entries = await store.outbox_take(stream, holder, services.settings.delivery_lease_s)
+            # Released only if nothing came in meanwhile (a notice, the run's ending): another
+            # deliverer found the stream taken and left those to us.
+            if await store.outbox_release(stream, holder):
+                released = True
+                return True, None
+            entries = await store.outbox_take(stream, holder, lease_s)
             if entries is None:
+                released = True  # taken over
                 return False, None
-        return True, None
     finally:
-        try:
-            await store.outbox_release(stream, holder)
-        except StoreUnavailable as exc:  # the lease runs out by itself
-            log.warning("outbox lease of %s not released: %s", stream, exc)
+        if not released:
+            try:
+                await store.outbox_abandon(stream, holder)
+            except StoreUnavailable as exc:  # the lease runs out by itself
+                log.warning("outbox lease of %s not released: %s", stream, exc)
 
 
 class _Delivery:
     """Sending one outbox row: the thread it goes into, the call, the retries, the bookkeeping."""
 
-    def __init__(self, services: Services, entry: OutboxEntry, holder: str) -> None:
+    def __init__(self, services: Services, entry: OutboxEntry, holder: str, *,
+                 summary: SlackMessage | None = None) -> None:
         self.services, self.entry, self.holder = services, entry, holder
+        self.summary = summary  # the run's summary record, when the caller already knows it
         self.store = services.store
         self.slack = services.sender
         self.in_doubt = entry.in_doubt
@@ -300,10 +309,11 @@ class _Delivery:
     # --- bookkeeping --------------------------------------------------------------------------
 
     async def _summary_record(self) -> SlackMessage | None:
-        if self.entry.run_id is None:
-            return None
-        return next((m for m in await self.store.slack_messages(self.entry.run_id)
-                     if m.kind is SlackMessageKind.SUMMARY), None)
+        if self.summary is not None or self.entry.run_id is None:
+            return self.summary
+        self.summary = next((m for m in await self.store.slack_messages(self.entry.run_id)
+                             if m.kind is SlackMessageKind.SUMMARY), None)
+        return self.summary
 
     async def _delivered(self, ts: str, summary: SlackMessage | None) -> None:
         entry = self.entry
@@ -312,7 +322,10 @@ class _Delivery:
                 entry.payload.get("thread_ts")
         else:
             thread = summary.thread_root if summary is not None else None
-        await self.store.outbox_delivered(entry, ts, thread_ts=str(thread) if thread else None)
+        recorded = await self.store.outbox_delivered(entry, ts,
+                                                     thread_ts=str(thread) if thread else None)
+        if recorded is not None and recorded.kind is SlackMessageKind.SUMMARY:
+            self.summary = recorded
 
     async def _later(self, error: str, wait_s: float) -> None:
         # By passes so far (each makes up to TRIES_PER_PASS calls): quick at first, then

@@ -32,7 +32,7 @@ from checks.results import Verdict
 
 __all__ = ["duplicate", "insert_outbox_messages", "insert_run", "lock_environment",
            "one_active_run", "record_slack_message", "run_from_row", "run_stream", "run_values",
-           "slack_message_from_row", "start_superseding"]
+           "slack_message_from_row", "slack_message_upsert", "start_superseding"]
 
 
 _ONE_ACTIVE_INDEX = "runs_one_active_per_environment_idx"  # migration 0004
@@ -174,24 +174,29 @@ def run_from_row(row: Mapping[str, Any]) -> Run:
         superseded_by=row["superseded_by"], idempotency_key=row["idempotency_key"])
 
 
+def slack_message_upsert(kind: SlackMessageKind, rows: LiteralString) -> LiteralString:
+    """INSERT of slack_messages rows selected by `rows` (columns run_id, kind, channel, ts,
+    thread_ts, check_id): a run has one summary and one failure reply per check, so recording
+    them again (a re-post) replaces the reference; other kinds accumulate."""
+    insert: LiteralString = ("INSERT INTO slack_messages (run_id, kind, channel, ts, thread_ts,"
+                             " check_id) " + rows)
+    replace: LiteralString = (" DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
+                              " thread_ts = excluded.thread_ts, updated_at = now()")
+    if kind is SlackMessageKind.SUMMARY:
+        return insert + " ON CONFLICT (run_id) WHERE kind = 'summary'" + replace
+    if kind is SlackMessageKind.FAILURE_REPLY:
+        return insert + " ON CONFLICT (run_id, check_id) WHERE kind = 'failure_reply'" + replace
+    return insert
+
+
 async def record_slack_message(conn: Conn, run_id: UUID, kind: SlackMessageKind, channel: str,
                                ts: str, *, thread_ts: str | None = None,
                                check_id: str | None = None) -> SlackMessage:
-    """`set_slack_message` on a connection the caller holds (the outbox marks a message
-    delivered and records it in one transaction)."""
+    """`set_slack_message` on a connection the caller holds."""
     params = {"run": run_id, "kind": kind.value, "channel": channel, "ts": ts,
               "thread": thread_ts, "check": check_id}
-    insert = ("INSERT INTO slack_messages (run_id, kind, channel, ts, thread_ts, check_id)"
-              " VALUES (%(run)s, %(kind)s, %(channel)s, %(ts)s, %(thread)s, %(check)s)")
-    replace = (" DO UPDATE SET channel = excluded.channel, ts = excluded.ts,"
-               " thread_ts = excluded.thread_ts, updated_at = now()")
-    query: LiteralString
-    if kind is SlackMessageKind.SUMMARY:
-        query = insert + " ON CONFLICT (run_id) WHERE kind = 'summary'" + replace
-    elif kind is SlackMessageKind.FAILURE_REPLY:
-        query = insert + " ON CONFLICT (run_id, check_id) WHERE kind = 'failure_reply'" + replace
-    else:
-        query = insert
+    query = slack_message_upsert(kind, "VALUES (%(run)s, %(kind)s, %(channel)s, %(ts)s,"
+                                       " %(thread)s, %(check)s)")
     cursor = await conn.execute(query + " RETURNING *", params)
     row = await cursor.fetchone()
     assert row is not None

@@ -17,7 +17,12 @@ from uuid import UUID
 
 from bot.records import OutboxEntry, OutboxMessage, SlackMessage, SlackMessageKind, as_uuid
 from bot.store._base import StoreBase
-from bot.store._rows import insert_outbox_messages, record_slack_message, run_stream
+from bot.store._rows import (
+    insert_outbox_messages,
+    run_stream,
+    slack_message_from_row,
+    slack_message_upsert,
+)
 from bot.store._values import aware, clean_text, jsonb, positive
 
 __all__ = ["OutboxTable", "insert_outbox_messages", "run_stream"]
@@ -27,8 +32,9 @@ _PENDING = "delivered_at IS NULL AND gave_up_at IS NULL"
 
 class OutboxTable(StoreBase):
     async def outbox_add(self, run_id: UUID | str, messages: Sequence[OutboxMessage]) -> None:
-        """Queues messages for a run that has already ended (a notice, a late announcement)."""
-        async with self._transaction() as conn:
+        """Queues messages for a run (its first summary, a notice, a late announcement); one
+        round trip, all or none (psycopg pipelines executemany: one implicit transaction)."""
+        async with self._connection() as conn:
             await insert_outbox_messages(conn, as_uuid(run_id), messages)
 
     async def outbox_due_streams(self, limit: int = 20) -> list[str]:
@@ -46,25 +52,41 @@ class OutboxTable(StoreBase):
 
     async def outbox_take(self, stream: str, holder: str,
                           lease_s: float) -> list[OutboxEntry] | None:
-        """Takes the stream's lease and returns its pending messages in order; None when
-        another deliverer holds it. The first pending message must be due: a message waiting
-        out a backoff holds back the ones after it."""
-        async with self._transaction() as conn:
+        """Takes (or extends) the stream's lease and returns its pending messages in order;
+        None when another deliverer holds it. One statement, so one round trip. The first
+        pending message must be due: a message waiting out a backoff holds back the ones
+        after it."""
+        async with self._connection() as conn:
             cursor = await conn.execute(
-                "INSERT INTO outbox_leases (stream, holder, expires_at)"
-                " VALUES (%(stream)s, %(holder)s, now() + make_interval(secs => %(lease)s::float8))"
-                " ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder,"
-                " expires_at = excluded.expires_at"
-                " WHERE outbox_leases.expires_at <= now() OR outbox_leases.holder = %(holder)s"
-                " RETURNING stream", {"stream": stream, "holder": holder, "lease": lease_s})
-            if await cursor.fetchone() is None:
-                return None
-            cursor = await conn.execute(
-                f"SELECT * FROM outbox_messages WHERE stream = %s AND {_PENDING} ORDER BY id",
-                (stream,))
-            return [_outbox_entry(row) for row in await cursor.fetchall()]
+                "WITH lease AS (INSERT INTO outbox_leases (stream, holder, expires_at)"
+                "  VALUES (%(stream)s, %(holder)s,"
+                "          now() + make_interval(secs => %(lease)s::float8))"
+                "  ON CONFLICT (stream) DO UPDATE SET holder = excluded.holder,"
+                "  expires_at = excluded.expires_at"
+                "  WHERE outbox_leases.expires_at <= now() OR outbox_leases.holder = %(holder)s"
+                "  RETURNING stream)"
+                " SELECT lease.stream AS leased, m.* FROM lease LEFT JOIN outbox_messages m"
+                "  ON m.stream = lease.stream AND m.delivered_at IS NULL AND m.gave_up_at IS NULL"
+                " ORDER BY m.id", {"stream": stream, "holder": holder, "lease": lease_s})
+            rows = await cursor.fetchall()
+        if not rows:
+            return None
+        return [_outbox_entry(row) for row in rows if row["id"] is not None]
 
-    async def outbox_release(self, stream: str, holder: str) -> None:
+    async def outbox_release(self, stream: str, holder: str) -> bool:
+        """Gives the lease back unless a message came in meanwhile (then keeps it: take the
+        stream again). True when released."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM outbox_leases WHERE stream = %(stream)s AND holder = %(holder)s"
+                " AND NOT EXISTS (SELECT 1 FROM outbox_messages WHERE stream = %(stream)s"
+                f"  AND {_PENDING} AND next_attempt_at <= now())"
+                " RETURNING stream", {"stream": stream, "holder": holder})
+            return await cursor.fetchone() is not None
+
+    async def outbox_abandon(self, stream: str, holder: str) -> None:
+        """Gives the lease back whatever is pending (a message waits out a backoff, or the
+        deliverer stops)."""
         async with self._connection() as conn:
             await conn.execute("DELETE FROM outbox_leases WHERE stream = %s AND holder = %s",
                                (stream, holder))
@@ -88,20 +110,20 @@ class OutboxTable(StoreBase):
     async def outbox_delivered(self, entry: OutboxEntry, ts: str, *,
                                thread_ts: str | None) -> SlackMessage | None:
         """Marks the message delivered with Slack's `ts` and records it among the run's Slack
-        messages, in one transaction. None if it was already marked (by a deliverer that
-        took over)."""
-        async with self._transaction() as conn:
+        messages, in one statement. None if it was already marked (by a deliverer that took
+        over) or belongs to no run."""
+        rows = slack_message_upsert(
+            SlackMessageKind(entry.kind),
+            "SELECT run_id, kind, channel, %(ts)s, %(thread)s, check_id FROM done"
+            " WHERE run_id IS NOT NULL")
+        async with self._connection() as conn:
             cursor = await conn.execute(
-                "UPDATE outbox_messages SET delivered_at = now(), ts = %(ts)s, in_doubt = false,"
-                f" last_error = NULL WHERE id = %(id)s AND {_PENDING} RETURNING id",
-                {"id": entry.id, "ts": ts})
-            if await cursor.fetchone() is None:
-                return None
-            if entry.run_id is None:
-                return None
-            return await record_slack_message(
-                conn, entry.run_id, entry.kind, entry.channel, ts, thread_ts=thread_ts,
-                check_id=entry.check_id)
+                "WITH done AS (UPDATE outbox_messages SET delivered_at = now(), ts = %(ts)s,"
+                " in_doubt = false, last_error = NULL"
+                f" WHERE id = %(id)s AND {_PENDING} RETURNING run_id, kind, channel, check_id) "
+                + rows + " RETURNING *", {"id": entry.id, "ts": ts, "thread": thread_ts})
+            row = await cursor.fetchone()
+        return slack_message_from_row(row) if row else None
 
     async def outbox_retry_later(self, entry_id: int, error: str, at: datetime, *,
                                  in_doubt: bool) -> None:

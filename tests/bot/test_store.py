@@ -608,11 +608,14 @@ async def test_outbox_lease_lets_one_deliverer_at_a_time_send_a_runs_messages_in
     recorded = await store.outbox_delivered(taken[0], "1.1", thread_ts=None)
     assert recorded is not None and recorded.kind is SlackMessageKind.SUMMARY
     assert await store.outbox_delivered(taken[0], "1.1", thread_ts=None) is None  # once
-    await store.outbox_release(stream, "a")
+    assert await store.outbox_release(stream, "a") is False  # a message is still pending
+    await store.outbox_abandon(stream, "a")
     [left] = await store.outbox_take(stream, "b", 30) or []
     assert left.check_id == "health" and not left.in_doubt
     await store.outbox_give_up([left.id], "not_in_channel")
     assert await store.outbox_pending_count() == 0
+    assert await store.outbox_release(stream, "b") is True
+    assert await store.outbox_take(stream, "a", 30) == []  # free again, nothing pending
 
 # --- webhook deliveries -----------------------------------------------------------------------
 
