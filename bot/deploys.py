@@ -40,6 +40,7 @@ __all__ = ["ROLLOUT_CATEGORY", "ROLLOUT_CHECK_ID", "SupersededHook", "coalesce_w
            "with_rollout_wait"]
 
 log = logging.getLogger("smokebot.deploys")
+MIN_SCHEDULED_WINDOW_S = 1.0
 
 SupersededHook = Callable[[UUID], Awaitable[None]]
 ROLLOUT_CHECK_ID = "deploy.rollout"
@@ -110,7 +111,10 @@ async def start_deploy_run(services: Services, run: Run, *, window_s: float,
 
     Raises nothing for the run's sake: the run is recorded. If Redis is down, it stays queued
     in the store and the reaper queues it once Redis is back (`requeue_lost`)."""
-    not_before = time.time() + window_s if window_s > 0 else None
+    # The queue schedules to the second: a shorter window would only add up to two seconds
+    # of waiting. Such a run is queued at once; a newer deploy still supersedes it (before it
+    # starts, or by stopping it).
+    not_before = time.time() + window_s if window_s >= MIN_SCHEDULED_WINDOW_S else None
     try:
         await services.queue.enqueue(str(run.id), run.environment, not_before_s=not_before)
     except QueueUnavailable as exc:
