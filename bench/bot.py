@@ -23,8 +23,14 @@ with its wall-clock time.
 4. Two workers start and drain every run queued so far (throughput).
 5. Trigger to first Slack message over 30 runs of `/smoketest staging`: from just before the
    command is sent to the emulator receiving the run's chat.postMessage (target p50 <= 150 ms).
-6. Slack calls for one run of a 10-check suite with one failure; RSS of the web process and of
-   each worker after all of this (targets <= 120 MB and <= 150 MB; the peak, VmHWM, is judged).
+6. Slack calls and PostgreSQL round trips for one run of a 10-check suite with one failure, and
+   RSS of the web process and of each worker after phases 1 to 5 (targets <= 120 MB and
+   <= 150 MB; the peak, VmHWM, is judged). The round trips are counted by a relay
+   (bench/pg_relay.py) in front of PostgreSQL: phase 6 stops the two workers and starts a web
+   process and two workers of its own whose DATABASE_URL is the relay's port, so phases 1 to 5
+   are measured without it. After four warm-up runs, the checkouts their background loops make
+   while idle (the outbox pass, the reaper) are learnt over 12 s and left out of the run's
+   count; BENCH_ROUND_TRIPS=FILE writes the run's round trips to FILE, one a line.
 
 "Queued exactly once": a second `/smoketest` for an environment that is running joins that run,
 so 500 commands for one environment would make one run and 499 joins; that proves the join,
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import statistics
 import time
@@ -49,13 +56,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, LiteralString
 
 import httpx
 import psycopg
 from psycopg import sql
-from redis import Redis
 
+from bench.pg_relay import PgRelay, RoundTrip, checkouts
 from bench.stack import (
     SCHEMA, SIGNING_SECRET, Stack, percentile, running_stack, verdict, wait_until,
 )
@@ -74,6 +82,9 @@ LOAD_REQUESTS = 500
 LOAD_CONCURRENCY = 50
 TRIGGERS = 30
 WORKERS = 2
+WARMUP_RUNS = 4  # phase 6: runs of staging before the measured one
+IDLE_S = 12.0  # phase 6: one reaper pass (every 10 s) and six outbox passes of each worker
+QUIET_S = 1.0  # a run's messages are all sent once Slack has heard nothing for this long
 MB = 1024 * 1024
 
 
@@ -362,12 +373,10 @@ def bench_drain(stack: BotStack) -> None:
           f"{statuses}")
 
 
-def claim_free(stack: BotStack, environment: str) -> bool:
-    redis = Redis.from_url(redis_url())
-    try:
-        return redis.get(f"{stack.prefix}:claim:{environment}") is None
-    finally:
-        redis.close()
+def environment_idle(stack: BotStack, environment: str) -> bool:
+    """No queued or running run of `environment` in the store, so a command starts a new run."""
+    return not stack.query("SELECT 1 FROM runs WHERE environment = %s "
+                           "AND status IN ('queued', 'running') LIMIT 1", (environment,))
 
 
 def first_summary_post(emulator: SlackEmulator, since: int) -> float | None:
@@ -385,7 +394,8 @@ def bench_first_message(stack: BotStack) -> None:
     acks: list[float] = []
     with httpx.Client(timeout=10) as client:
         for _ in range(TRIGGERS):
-            wait_until(lambda: claim_free(stack, "staging"), 60, "the previous run to end")
+            wait_until(lambda: environment_idle(stack, "staging"), 60,
+                       "the previous run to end")
             time.sleep(rng.uniform(0.1, 0.5))  # meet the idle workers at any moment
             request = stack.slack.slash_command("staging", channel_id=CHANNEL)
             seen = len(stack.emulator.calls())
@@ -405,16 +415,73 @@ def bench_first_message(stack: BotStack) -> None:
           f"ack p50 {ms(percentile(acks, 50))} meanwhile")
 
 
-def bench_calls_per_run(stack: BotStack) -> None:
-    wait_until(lambda: claim_free(stack, "staging"), 60, "the previous run to end")
-    stack.emulator.reset()
-    with httpx.Client(timeout=10) as client:
-        request = stack.slack.slash_command("ten", channel_id=CHANNEL)
-        expect_ack(client.post(stack.web_url, content=request.body, headers=request.headers),
-                   "Queued a smoke test of ten")
-    time.sleep(0.5)
-    wait_until(lambda: claim_free(stack, "ten"), 60, "the 10-check run to end")
-    time.sleep(0.5)  # nothing more should come; wait to be sure
+def run_to_the_end(stack: BotStack, client: httpx.Client, url: str, environment: str) -> None:
+    """One `/smoketest environment`, once the environment is free; returns when the run has
+    ended and Slack has heard nothing more for QUIET_S (its messages are delivered after it)."""
+    wait_until(lambda: environment_idle(stack, environment), 60, "the previous run to end")
+    request = stack.slack.slash_command(environment, channel_id=CHANNEL)
+    expect_ack(client.post(url, content=request.body, headers=request.headers),
+               f"Queued a smoke test of {environment}")
+    time.sleep(0.2)
+    wait_until(lambda: environment_idle(stack, environment), 60, f"the run of {environment}")
+    calls = -1
+    while calls != len(stack.emulator.calls()):
+        calls = len(stack.emulator.calls())
+        time.sleep(QUIET_S)
+
+
+@dataclass(frozen=True)
+class StoreTrips:
+    """One label's round trips in a window: the run's, and its background loops' (left out)."""
+
+    run: int
+    background: int
+    opened: int  # connections opened in the window
+
+
+def store_trips(relay: PgRelay, label: str, since: float, until: float,
+                background: set[tuple[str, str]]) -> StoreTrips:
+    run, left_out = 0, 0
+    for checkout in checkouts(relay.round_trips(since, until)):
+        if checkout.label != label:
+            continue
+        if (label, checkout.name) in background:
+            left_out += checkout.round_trips
+        else:
+            run += checkout.round_trips
+    return StoreTrips(run, left_out, relay.connections_opened(label, since, until))
+
+
+def bench_calls_per_run(stack: BotStack, workers: list[str]) -> None:
+    """A web process and workers of their own whose store is behind the relay, so the figures
+    before phase 6 are taken without it. The checkouts their idle background loops make (the
+    outbox pass, the reaper) are learnt over IDLE_S and left out of the run's count."""
+    wait_until(lambda: environment_idle(stack, "staging"), 60, "the previous run to end")
+    for name in workers:
+        stack.stop(name)
+    with PgRelay.for_dsn(stack.dsn) as relay, httpx.Client(timeout=10) as client:
+        relayed = ["relayed-web"]
+        try:
+            url = stack.serve("relayed-web", "bot",
+                              {"DATABASE_URL": relay.dsn(stack.dsn, "web")}) + "/slack/events"
+            relayed += stack.start_workers(
+                WORKERS, name="relayed-worker",
+                extra={"DATABASE_URL": relay.dsn(stack.dsn, "workers")})
+            for _ in range(WARMUP_RUNS):  # imports, pools, first loads, in both workers
+                run_to_the_end(stack, client, url, "staging")
+            idle_from = time.monotonic()
+            time.sleep(IDLE_S)
+            background = {(c.label, c.name) for c in checkouts(relay.round_trips(idle_from))}
+            stack.emulator.reset()
+            started = time.monotonic()
+            run_to_the_end(stack, client, url, "ten")
+            ended = time.monotonic()
+        finally:  # before the relay closes under them
+            for name in relayed:
+                if name in stack.processes:
+                    stack.stop(name)
+        web = store_trips(relay, "web", started, ended, background)
+        work = store_trips(relay, "workers", started, ended, background)
     calls = stack.emulator.calls()
     web_api = Counter(c.method for c in calls if c.method not in ("response_url", "upload_url"))
     other = Counter(c.method for c in calls if c.method in ("response_url", "upload_url"))
@@ -423,11 +490,31 @@ def bench_calls_per_run(stack: BotStack) -> None:
     print(f"6. one run of 10 checks with 1 failure (stored: {counts[0]} passed, {counts[1]} "
           f"failed): {sum(web_api.values())} Slack Web API calls {dict(web_api)}"
           + (f", plus {dict(other)}" if other else ""))
+    print(f"   PostgreSQL round trips for that run (Sync or Query messages through a relay; a "
+          f"web process and {WORKERS} workers of their own after {WARMUP_RUNS} warm-up runs): "
+          f"web process {web.run} (the slash command), workers {work.run} (executing and "
+          f"delivering)")
+    print(f"   left out: {web.background + work.background} round trips of idle background "
+          f"loops in the same {ended - started:.1f} s; connections opened meanwhile: web "
+          f"{web.opened}, workers {work.opened}")
+    if os.environ.get("BENCH_ROUND_TRIPS"):
+        write_trace(Path(os.environ["BENCH_ROUND_TRIPS"]), relay.round_trips(started, ended),
+                    background, started)
 
 
-def print_rss(stack: BotStack, when: str, names: list[str]) -> None:
-    for name in names:
-        rss, peak = stack.rss_mb(name)
+def write_trace(path: Path, trips: list[RoundTrip], background: set[tuple[str, str]],
+                started: float) -> None:
+    """The run's round trips, one a line, and the background checkouts left out."""
+    with path.open("w") as out:
+        for label, name in sorted(background):
+            out.write(f"background {label}: {name or '(pool check)'}\n")
+        for trip in trips:
+            out.write(f"{(trip.at - started) * 1000:8.1f} ms {trip.label:7} conn "
+                      f"{trip.connection:3d}  {trip.statement or '(pool check)'}\n")
+
+
+def print_rss(measured: dict[str, tuple[float, float]], when: str) -> None:
+    for name, (rss, peak) in measured.items():
         limit = 120 if name == "web" else 150
         print(f"   RSS {name} {when}: {rss:.0f} MB, peak {peak:.0f} MB "
               f"(target <= {limit} MB: {verdict(peak <= limit)})")
@@ -438,11 +525,13 @@ def main() -> None:
         bench_sequential(stack)
         bench_load(stack)
         print("3. memory after the load")
-        print_rss(stack, "after the load", ["web"])
+        print_rss({"web": stack.rss_mb("web")}, "after the load")
         bench_drain(stack)
         bench_first_message(stack)
-        bench_calls_per_run(stack)
-        print_rss(stack, "at the end", ["web"] + [f"worker{n + 1}" for n in range(WORKERS)])
+        workers = [f"worker{n + 1}" for n in range(WORKERS)]
+        rss = {name: stack.rss_mb(name) for name in ["web", *workers]}
+        bench_calls_per_run(stack, workers)
+        print_rss(rss, "after phases 1 to 5")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ machine's PostgreSQL (a fresh database) and Redis (a fresh key prefix). The Slac
 same clock as the send times taken here.
 
 What the figure covers: signature check, the delivery's record and the run's row in one
-transaction, coalescing (the environment's other runs, its claim in Redis), the coalescing
-window, the queue, a worker taking the job, marking the run running, planning the suite, and
-the parent message's chat.postMessage. What it leaves out: the rollout wait. No environment has
+transaction, coalescing (superseding the environment's active runs under its advisory lock),
+the coalescing window (the run's job is a saq job scheduled for the window's end: saq schedules
+to the whole second, so this adds up to about 2 s even to a 1 ms window), the queue, a worker
+taking the job, marking the run running, planning the suite, and the parent message's
+chat.postMessage. What it leaves out: the rollout wait. No environment has
 `wait_for_rollout`, and `coalesce_window` is 1 ms (the smallest the suite file takes) instead of
 the default 2 s, which a real deploy would add to this figure as it is meant to.
 

@@ -61,18 +61,34 @@ class Stack:
                 [sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env, **(extra or {})})
 
-    def serve(self, name: str, app: str) -> str:
+    def serve(self, name: str, app: str, extra: dict[str, str] | None = None) -> str:
         """Starts `app` under bench.serve_web on a free port; returns its URL once it answers."""
         port = free_port()
-        self.start(name, ["-m", "bench.serve_web"], {"BENCH_APP": app, "BENCH_PORT": str(port)})
+        self.start(name, ["-m", "bench.serve_web"],
+                   {**(extra or {}), "BENCH_APP": app, "BENCH_PORT": str(port)})
         url = f"http://127.0.0.1:{port}"
         probe = READY_PATHS.get(app, "/")
         wait_until(lambda: _answers(url + probe), 30, f"{name} to serve", self.processes[name])
         return url
 
-    def start_workers(self, count: int) -> None:
-        for n in range(count):
-            self.start(f"worker{n + 1}", ["-m", "bot", "worker"])
+    def start_workers(self, count: int, *, name: str = "worker",
+                      extra: dict[str, str] | None = None) -> list[str]:
+        """Starts `count` workers named `{name}1`, `{name}2`, ...; returns their names."""
+        names = [f"{name}{n + 1}" for n in range(count)]
+        for worker in names:
+            self.start(worker, ["-m", "bot", "worker"], extra)
+        return names
+
+    def stop(self, name: str) -> None:
+        """SIGTERM, then waits (a worker lets its runs finish first)."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     def stop_all(self) -> None:
         for process in self.processes.values():
