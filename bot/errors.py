@@ -12,7 +12,9 @@
     │                               is refused with `reason`, never crashed
     ├── AckInputError               an Acknowledge modal input is wrong; `errors` maps each
     │                               input's block id to its message, shown under that input
-    ├── WebhookRejected             a webhook request is refused (`status`: 400, 401, 413)
+    ├── RequestRefused              an HTTP request is refused before anything parses it
+    │   │                           (`status`: 400, 401, 413, 415; `reason` is safe to log)
+    │   └── WebhookRejected         a webhook request is refused
     └── StoreError                  the history store could not do what was asked
         ├── StoreUnavailable        PostgreSQL cannot be reached, the connection was lost, or
         │                           no pooled connection came free in time; transient: the
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from bot.records import Run
 
 __all__ = ["AckInputError", "DuplicateRun", "GroupLookupFailed", "MigrationError",
-           "QueueUnavailable", "RunNotFound", "SettingError", "SlackRefused",
+           "QueueUnavailable", "RequestRefused", "RunNotFound", "SettingError", "SlackRefused",
            "SlackUnavailable", "StoreError", "StoreUnavailable", "WebhookRejected"]
 
 
@@ -117,15 +119,22 @@ class AckInputError(SmokebotError):
         self.errors = dict(errors)
 
 
-class WebhookRejected(SmokebotError):
-    """A webhook request refused with `status` (400 malformed, 401 unauthenticated, 413 too
-    large); `reason` is safe to send back and to record."""
+class RequestRefused(SmokebotError):
+    """An HTTP request refused with `status` (400 malformed, 401 unauthenticated, 413 too
+    large, 415 wrong content type); `reason` is safe to send back, log and record: it never
+    quotes the body, a signature or a token."""
 
     status = 400
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        if status is not None:
+            self.status = status
+
+
+class WebhookRejected(RequestRefused):
+    """A webhook request refused (400 malformed, 401 unauthenticated, 413 too large)."""
 
 
 class StoreError(SmokebotError):

@@ -8,7 +8,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import (
+    to_async_bolt_request,
+    to_starlette_response,
+)
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
@@ -16,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from bot.errors import QueueUnavailable, StoreUnavailable
+from bot.errors import QueueUnavailable, RequestRefused, StoreUnavailable
 from bot.services import Services
 from bot.settings import Settings
+from bot.slack.guard import RefusalLog, read_slack_request
 from bot.slack.listeners import register_all
 from checks.errors import UsageError
 
@@ -57,6 +61,11 @@ def _authorize_with(settings: Settings) -> Any:
     return authorize
 
 
+def _declared_size(request: Request) -> int | None:
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
+
+
 def create_asgi_app(settings: Settings, *, services: Services | None = None,
                     extra_routes: list[Route] | None = None) -> Starlette:
     """The web process. Services open in the lifespan unless given (tests share theirs)."""
@@ -66,15 +75,27 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         own = services is None
         state["services"] = services or await Services.start(settings)
-        state["handler"] = AsyncSlackRequestHandler(create_bolt_app(state["services"]))
+        state["bolt"] = create_bolt_app(state["services"])
         try:
             yield
         finally:
             if own:
                 await state["services"].close()
 
+    refusals = RefusalLog()
+    state["refusals"] = refusals
+
     async def slack_events(request: Request) -> Any:
-        return await state["handler"].handle(request)
+        # Verified and checked before Bolt parses anything (bot/slack/guard.py).
+        svc: Services = state["services"]
+        assert svc.settings.slack_signing_secret is not None  # create_bolt_app checked it
+        try:
+            body = await read_slack_request(request, svc.settings.slack_signing_secret)
+        except RequestRefused as exc:
+            refusals.refused(request, exc, _declared_size(request))
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        bolt_response = await state["bolt"].async_dispatch(to_async_bolt_request(request, body))
+        return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
