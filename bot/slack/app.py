@@ -3,9 +3,10 @@ interactivity and events, plus `/healthz` and `/readyz`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from slack_bolt.adapter.starlette.async_handler import (
@@ -61,6 +62,19 @@ def _authorize_with(settings: Settings) -> Any:
     return authorize
 
 
+READY_TIMEOUT_S = 0.8  # /readyz answers within a second whatever a dependency does
+
+
+async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, str | None]:
+    try:
+        await asyncio.wait_for(ping(), timeout=READY_TIMEOUT_S)
+    except TimeoutError:
+        return name, f"{name} did not answer within {READY_TIMEOUT_S:g} s"
+    except (StoreUnavailable, QueueUnavailable) as exc:
+        return name, exc.render()
+    return name, None
+
+
 def _declared_size(request: Request) -> int | None:
     declared = request.headers.get("content-length", "")
     return int(declared) if declared.isdigit() else None
@@ -101,16 +115,12 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> JSONResponse:
+        # Both asked at once, each given READY_TIMEOUT_S: a hung dependency (a stopped Redis,
+        # a PostgreSQL that accepts and never answers) is named, not waited for.
         svc: Services = state["services"]
-        problems = {}
-        try:
-            await svc.store.ping()
-        except StoreUnavailable as exc:
-            problems["postgres"] = exc.render()
-        try:
-            await svc.queue.ping()
-        except QueueUnavailable as exc:
-            problems["redis"] = exc.render()
+        answers = await asyncio.gather(_probe("postgres", svc.store.ping),
+                                       _probe("redis", svc.queue.ping))
+        problems = {name: problem for name, problem in answers if problem}
         if problems:
             return JSONResponse({"ready": False, "problems": problems}, status_code=503)
         return JSONResponse({"ready": True})

@@ -44,8 +44,9 @@ def test_acknowledged_failure_is_recorded_posted_and_shown_as_known_in_the_rerun
     assert abs((acks[0][4] - expected_expiry).total_seconds()) < 60
     assert bot_stack.query("SELECT actor, allowed FROM audit_log WHERE action = 'acknowledge'") \
         == [("U0HUMAN001", True)]
-    posted = [r for r in bot_stack.emulator.thread(CHANNEL, summary.ts)
-              if "acknowledged" in r.text]
+    # Posted in the background once the modal was answered: wait for it.
+    posted = bot_stack.wait_for(lambda: [r for r in bot_stack.emulator.thread(CHANNEL, summary.ts)
+                                         if "acknowledged" in r.text], what="the notice")
     assert [p.text for p in posted] == [
         "<@U0HUMAN001> acknowledged health: OpenAI is degraded upstream; tracked in INC-42"]
 
