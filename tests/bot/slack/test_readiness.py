@@ -1,4 +1,4 @@
-"""/readyz answers within a second when a dependency hangs: a Redis of this test's own, stopped
+"""/readyz and /smoketest answer in time when Redis hangs: a Redis of this test's own, stopped
 with SIGSTOP (its socket stays open, nothing answers), is named as not answering, and the
 probe is ready again once Redis resumes."""
 
@@ -21,6 +21,7 @@ from checks.secrets import Secret
 from tests.bot.services_support import SIGNING_SECRET, SUITE, slack_emulator
 from tests.support.asgi import free_port, serve_asgi
 from tests.support.services import unique_prefix
+from tests.support.slack_requests import SlackRequestFactory
 
 
 @pytest.fixture
@@ -76,3 +77,33 @@ def test_readyz_names_a_hung_redis_within_a_second_and_recovers(
             while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
                 assert time.monotonic() < deadline, "readyz did not recover"
                 time.sleep(0.1)
+
+
+def test_smoketest_answers_within_budget_when_redis_hangs_and_works_again_after(
+        pg_dsn: str, tmp_path: object,
+        private_redis: tuple[subprocess.Popen[bytes], int]) -> None:
+    process, port = private_redis
+    suite = tmp_path / "smoketest.yaml"  # type: ignore[operator]
+    suite.write_text(SUITE, encoding="utf-8")
+    with slack_emulator() as (emulator, api_url):
+        settings = Settings(slack_bot_token=Secret(emulator.bot_token),
+                            slack_signing_secret=Secret(SIGNING_SECRET), slack_api_url=api_url,
+                            database_url=pg_dsn, redis_url=f"redis://127.0.0.1:{port}/0",
+                            key_prefix=unique_prefix("ready"), config_path=str(suite))
+        factory = SlackRequestFactory(SIGNING_SECRET, emulator=emulator)
+        with serve_asgi(create_web_app(settings), lifespan="on") as url:
+            os.kill(process.pid, signal.SIGSTOP)
+            request = factory.slash_command("staging")
+            started = time.monotonic()
+            response = httpx.post(f"{url}/slack/events", content=request.body,
+                                  headers=request.headers, timeout=10)
+            took = time.monotonic() - started
+            assert response.status_code == 200
+            assert "Redis did not answer within 1 s; try again shortly" in response.json()["text"]
+            assert took < 2.5
+
+            os.kill(process.pid, signal.SIGCONT)
+            request = factory.slash_command("staging")
+            response = httpx.post(f"{url}/slack/events", content=request.body,
+                                  headers=request.headers, timeout=10)
+            assert "Queued a smoke test of staging" in response.json()["text"]
