@@ -67,7 +67,7 @@ def parse_deploy(payload: Any, body: bytes, header_key: str | None = None) -> De
         raise MalformedPayload(f"unknown field '{unknown[0]}'; expected any of: "
                                f"{', '.join(_FIELDS)}")
     environment = required_text(payload, "environment")
-    version = optional_text(payload, "version")
+    version = optional_text(payload, "version", number_ok=True)  # a build number
     commit = optional_text(payload, "commit")
     if version is None and commit is None:
         raise MalformedPayload("missing field 'version' or 'commit'; expected at least one")

@@ -70,7 +70,7 @@ def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
     state = required_text(payload, "deployment_status.state")
     environment = (optional_text(payload, "deployment_status.environment")
                    or required_text(payload, "deployment.environment"))
-    deployment_id = required_text(payload, "deployment.id")
+    deployment_id = required_text(payload, "deployment.id", number_ok=True)
     commit = required_text(payload, "deployment.sha")
     ref = optional_text(payload, "deployment.ref")
     repository = optional_text(payload, "repository.full_name")

@@ -135,13 +135,14 @@ def _field(data: Any, path: str) -> Any:
     return current
 
 
-def required_text(data: Any, path: str) -> str:
-    """The non-empty string at `path` (dotted); MalformedPayload naming the field otherwise."""
+def required_text(data: Any, path: str, *, number_ok: bool = False) -> str:
+    """The non-empty string at `path` (dotted); MalformedPayload naming the field otherwise.
+    `number_ok` for ids, which some senders write as numbers (GitHub's deployment id)."""
     value = _field(data, path)
     if value is None:
         raise MalformedPayload(f"missing field '{path}'")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)  # ids are numbers in GitHub's payloads
+    if number_ok and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
     if not isinstance(value, str):
         raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
     if not value.strip():
@@ -149,12 +150,13 @@ def required_text(data: Any, path: str) -> str:
     return value.strip()
 
 
-def optional_text(data: Any, path: str) -> str | None:
-    """The string at `path`, or None when absent, null or empty."""
+def optional_text(data: Any, path: str, *, number_ok: bool = False) -> str | None:
+    """The string at `path`, or None when absent, null or empty; MalformedPayload naming the
+    field when it is of another type (a number only with `number_ok`)."""
     value = _field(data, path)
     if value is None or value == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if number_ok and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
         raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")

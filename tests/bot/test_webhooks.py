@@ -1075,3 +1075,26 @@ async def test_a_completed_rollout_lets_the_checks_run(tmp_path: Path) -> None:
     statuses = {r.check_id: r.status for r in result.results}
     assert statuses[ROLLOUT_CHECK_ID] is Status.PASS
     assert statuses["health"] is not Status.SKIP  # it ran (and found nothing listening)
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("state", 5, "field 'deployment_status.state' must be a string, got a number"),
+    ("environment", 7, "field 'deployment_status.environment' must be a string, got a number"),
+    ("sha", 123, "field 'deployment.sha' must be a string, got a number"),
+])
+def test_a_github_body_with_a_number_where_text_belongs_is_refused_naming_the_field(
+        field: str, value: int, reason: str) -> None:
+    payload = github_deployment_status()
+    if field == "sha":
+        payload["deployment"]["sha"] = value
+    else:
+        payload["deployment_status"][field] = value
+    with pytest.raises(MalformedPayload) as refused:
+        parse_deployment_status(DELIVERY, payload)
+    assert refused.value.reason == reason
+    assert refused.value.status == 400
+
+
+def test_a_github_deployment_id_may_be_a_number() -> None:
+    notice = parse_deployment_status(DELIVERY, github_deployment_status(deployment_id=42))
+    assert notice is not None

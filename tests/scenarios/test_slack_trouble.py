@@ -99,6 +99,10 @@ def test_run_that_could_never_post_gets_its_summary_and_replies_once_slack_is_ba
     summary = bot_stack.wait_for(lambda: final_summary(bot_stack), timeout=45,
                                  what="the summary delivered from the outbox")
     assert summary.text.startswith("Smoke test of staging failed: ")
+    # The reply follows the summary's final edit: wait for it, then make sure it is alone.
+    bot_stack.wait_for(lambda: bot_stack.query(
+        "SELECT count(*) FROM outbox_messages WHERE delivered_at IS NULL") == [(0,)],
+        what="nothing left in the outbox")
     replies = [r for r in bot_stack.emulator.thread(CHANNEL, summary.ts)
                if "(health) failed" in r.text]
     assert len(replies) == 1
