@@ -49,9 +49,11 @@ def private_redis(tmp_path: object) -> Iterator[tuple[subprocess.Popen[bytes], i
         process.wait(timeout=5)
 
 
-def test_readyz_names_a_hung_redis_within_a_second_and_recovers(
-        pg_dsn: str, tmp_path: object,
-        private_redis: tuple[subprocess.Popen[bytes], int]) -> None:
+@pytest.fixture
+def web_on_private_redis(pg_dsn: str, tmp_path: object,
+                         private_redis: tuple[subprocess.Popen[bytes], int]
+                         ) -> Iterator[tuple[str, subprocess.Popen[bytes], SlackRequestFactory]]:
+    """The web app on that Redis: its URL, the Redis process, and a signer of requests."""
     process, port = private_redis
     suite = tmp_path / "smoketest.yaml"  # type: ignore[operator]
     suite.write_text(SUITE, encoding="utf-8")
@@ -61,49 +63,45 @@ def test_readyz_names_a_hung_redis_within_a_second_and_recovers(
                             database_url=pg_dsn, redis_url=f"redis://127.0.0.1:{port}/0",
                             key_prefix=unique_prefix("ready"), config_path=str(suite))
         with serve_asgi(create_web_app(settings), lifespan="on") as url:
-            assert httpx.get(f"{url}/readyz", timeout=5).json() == {"ready": True}
+            yield url, process, SlackRequestFactory(SIGNING_SECRET, emulator=emulator)
 
-            os.kill(process.pid, signal.SIGSTOP)
-            started = time.monotonic()
-            response = httpx.get(f"{url}/readyz", timeout=5)
-            took = time.monotonic() - started
-            assert response.status_code == 503
-            assert response.json()["problems"] == {"redis": "redis did not answer within 0.8 s"}
-            assert took < 1.0
-            assert httpx.get(f"{url}/healthz", timeout=1).text == "ok"
 
-            os.kill(process.pid, signal.SIGCONT)
-            deadline = time.monotonic() + 10
-            while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
-                assert time.monotonic() < deadline, "readyz did not recover"
-                time.sleep(0.1)
+def test_readyz_names_a_hung_redis_within_a_second_and_recovers(
+        web_on_private_redis: tuple[str, subprocess.Popen[bytes], SlackRequestFactory]) -> None:
+    url, process, _ = web_on_private_redis
+    assert httpx.get(f"{url}/readyz", timeout=5).json() == {"ready": True}
+
+    os.kill(process.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    response = httpx.get(f"{url}/readyz", timeout=5)
+    took = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["problems"] == {"redis": "redis did not answer within 0.8 s"}
+    assert took < 1.0
+    assert httpx.get(f"{url}/healthz", timeout=1).text == "ok"
+
+    os.kill(process.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, "readyz did not recover"
+        time.sleep(0.1)
 
 
 def test_smoketest_answers_within_budget_when_redis_hangs_and_works_again_after(
-        pg_dsn: str, tmp_path: object,
-        private_redis: tuple[subprocess.Popen[bytes], int]) -> None:
-    process, port = private_redis
-    suite = tmp_path / "smoketest.yaml"  # type: ignore[operator]
-    suite.write_text(SUITE, encoding="utf-8")
-    with slack_emulator() as (emulator, api_url):
-        settings = Settings(slack_bot_token=Secret(emulator.bot_token),
-                            slack_signing_secret=Secret(SIGNING_SECRET), slack_api_url=api_url,
-                            database_url=pg_dsn, redis_url=f"redis://127.0.0.1:{port}/0",
-                            key_prefix=unique_prefix("ready"), config_path=str(suite))
-        factory = SlackRequestFactory(SIGNING_SECRET, emulator=emulator)
-        with serve_asgi(create_web_app(settings), lifespan="on") as url:
-            os.kill(process.pid, signal.SIGSTOP)
-            request = factory.slash_command("staging")
-            started = time.monotonic()
-            response = httpx.post(f"{url}/slack/events", content=request.body,
-                                  headers=request.headers, timeout=10)
-            took = time.monotonic() - started
-            assert response.status_code == 200
-            assert "Redis did not answer within 1 s; try again shortly" in response.json()["text"]
-            assert took < 2.5
+        web_on_private_redis: tuple[str, subprocess.Popen[bytes], SlackRequestFactory]) -> None:
+    url, process, factory = web_on_private_redis
+    os.kill(process.pid, signal.SIGSTOP)
+    request = factory.slash_command("staging")
+    started = time.monotonic()
+    response = httpx.post(f"{url}/slack/events", content=request.body,
+                          headers=request.headers, timeout=10)
+    took = time.monotonic() - started
+    assert response.status_code == 200
+    assert "Redis did not answer within 1 s; try again shortly" in response.json()["text"]
+    assert took < 2.5
 
-            os.kill(process.pid, signal.SIGCONT)
-            request = factory.slash_command("staging")
-            response = httpx.post(f"{url}/slack/events", content=request.body,
-                                  headers=request.headers, timeout=10)
-            assert "Queued a smoke test of staging" in response.json()["text"]
+    os.kill(process.pid, signal.SIGCONT)
+    request = factory.slash_command("staging")
+    response = httpx.post(f"{url}/slack/events", content=request.body,
+                          headers=request.headers, timeout=10)
+    assert "Queued a smoke test of staging" in response.json()["text"]
