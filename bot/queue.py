@@ -43,6 +43,7 @@ from redis.retry import Retry
 from saq.job import TERMINAL_STATUSES, Job, Status
 from saq.queue.redis import RedisQueue
 
+from bot import deadline
 from bot.backoff import Backoff, sleep_unless
 from bot.errors import QueueUnavailable
 
@@ -324,8 +325,21 @@ class RunQueue:
 
     @asynccontextmanager
     async def _reaching_redis(self) -> AsyncIterator[None]:
+        # Within a request's deadline: a stopped Redis keeps its socket open and never
+        # answers, and the socket timeout (10 s) is longer than Slack waits.
+        budget = deadline.remaining()
+        limit = asyncio.timeout(budget)
         try:
-            yield
+            async with limit:
+                yield
+        except TimeoutError as exc:
+            if not limit.expired():
+                raise QueueUnavailable(
+                    f"run queue is unavailable: cannot reach Redis at {self._where} "
+                    f"({_reason(exc)}); try again shortly") from exc
+            raise QueueUnavailable(
+                f"run queue is unavailable: Redis at {self._where} is not answering: no reply "
+                f"within {budget:.1f} s; try again shortly") from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise QueueUnavailable(
                 f"run queue is unavailable: cannot reach Redis at {self._where} "

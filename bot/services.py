@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import deadline
 from bot.backoff import Backoff
 from bot.errors import StoreError
 from bot.queue import RunQueue
@@ -65,8 +66,9 @@ class Services:
         return services
 
     def in_background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        """Runs `work` without waiting for it; its failure is logged, never raised."""
-        task = asyncio.ensure_future(work)
+        """Runs `work` without waiting for it, free of the request's deadline; its failure is
+        logged, never raised."""
+        task = asyncio.ensure_future(deadline.detached(work))
         self._background.add(task)
 
         def done(finished: asyncio.Task[Any]) -> None:

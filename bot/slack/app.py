@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from bot import deadline
 from bot.errors import QueueUnavailable, RequestRefused, StoreUnavailable
 from bot.services import Services
 from bot.settings import Settings
@@ -67,9 +68,10 @@ READY_TIMEOUT_S = 0.8  # /readyz answers within a second whatever a dependency d
 
 async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, str | None]:
     try:
-        await asyncio.wait_for(ping(), timeout=READY_TIMEOUT_S)
-    except TimeoutError:
-        return name, f"{name} did not answer within {READY_TIMEOUT_S:g} s"
+        # The store and the queue give up by themselves at the deadline, without waiting
+        # for a hung server to acknowledge the cancellation (bot/store/_base.py).
+        with deadline.answer_by(READY_TIMEOUT_S):
+            await ping()
     except (StoreUnavailable, QueueUnavailable) as exc:
         return name, exc.render()
     return name, None
@@ -108,7 +110,9 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
         except RequestRefused as exc:
             refusals.refused(request, exc, _declared_size(request))
             return PlainTextResponse(exc.reason, status_code=exc.status)
-        bolt_response = await state["bolt"].async_dispatch(to_async_bolt_request(request, body))
+        with deadline.answer_by(deadline.REQUEST_BUDGET_S):
+            bolt_response = await state["bolt"].async_dispatch(
+                to_async_bolt_request(request, body))
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> PlainTextResponse:

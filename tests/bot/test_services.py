@@ -10,7 +10,7 @@ import pytest
 from bot import services as services_module
 from bot.services import Services
 from bot.settings import Settings
-from tests.scenarios.scenario_support import TcpRelay
+from tests.support.relay import TcpRelay
 from tests.support.services import redis_url, unique_prefix
 
 
