@@ -4,6 +4,7 @@ group, not one per click. The cache belongs to the process's `Services`, not to 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -11,11 +12,13 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import deadline
 from bot.errors import GroupLookupFailed, SlackRefused, SlackUnavailable
 
 __all__ = ["GROUP_CACHE_S", "GroupMembersCache"]
 
 GROUP_CACHE_S = 300.0
+LOOKUP_BUDGET_S = 1.0  # of a request's deadline: the run's own calls need the rest
 
 
 class GroupMembersCache:
@@ -41,7 +44,9 @@ class GroupMembersCache:
 async def _list_members(slack: AsyncWebClient, group: str) -> frozenset[str]:
     """One usergroups.users.list call, its failures translated into GroupLookupFailed."""
     try:
-        response = await slack.usergroups_users_list(usergroup=group)
+        # Asked while a Slack request waits for its answer: never longer than it can wait.
+        async with asyncio.timeout(deadline.remaining(LOOKUP_BUDGET_S)):
+            response = await slack.usergroups_users_list(usergroup=group)
     except SlackApiError as exc:
         status = exc.response.status_code if exc.response is not None else 0
         problem = (f"HTTP {status}" if status >= 500 or status == 429

@@ -3,13 +3,15 @@ and every way the lookup fails becomes a GroupLookupFailed that says what to do.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import GroupLookupFailed
-from bot.slack.usergroups import GroupMembersCache
+from bot.slack.usergroups import LOOKUP_BUDGET_S, GroupMembersCache
 from tests.support.asgi import free_port
 from tests.support.slack_emulator import SlackEmulator
 
@@ -94,3 +96,18 @@ async def test_slack_not_answering_at_all_says_try_again_shortly() -> None:
         await GroupMembersCache().members(slack, GROUP)
     assert caught.value.problem == "Slack did not answer"
     assert caught.value.reason.endswith("(Slack did not answer); try again shortly.")
+
+
+async def test_slack_that_accepts_and_never_answers_is_given_up_on_within_a_second() -> None:
+    # A listening socket nobody reads: the connection is made, the request is never answered.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        slack = AsyncWebClient(token="xoxb-unused", base_url=f"http://127.0.0.1:{port}/api/",
+                               timeout=30)
+        started = time.monotonic()
+        with pytest.raises(GroupLookupFailed) as caught:
+            await GroupMembersCache().members(slack, GROUP)
+        assert time.monotonic() - started < LOOKUP_BUDGET_S + 0.5
+    assert caught.value.problem == "Slack did not answer"
