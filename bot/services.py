@@ -52,6 +52,7 @@ class Services:
         """Opens the store's pool and the queue without waiting for either: the process
         starts even while PostgreSQL or Redis is down, and recovers when they return."""
         store = await Store.open(settings.database_url, settings.db_schema)
+        store.keep_rejected_deliveries(settings.max_rejected_deliveries)
         queue = RunQueue.from_url(settings.redis_url, prefix=settings.key_prefix)
         redactor = Redactor(settings.secrets())
         services = cls(settings=settings, store=store, queue=queue,

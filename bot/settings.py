@@ -34,6 +34,12 @@ class Settings:
     stale_after_s: float = 30.0
     delivery_lease_s: float = 30.0  # a deliverer silent this long loses a run's messages
     webhook_secrets: Mapping[str, Secret] = field(default_factory=dict)  # by deploy source name
+    # Retention in days (None: for ever), applied by the workers' hourly pruning pass.
+    retain_runs_days: int | None = 90  # with their results and Slack message references
+    retain_deliveries_days: int | None = 90  # accepted and ignored (authenticated) deliveries
+    retain_rejected_days: int | None = 30  # unauthenticated or malformed ones
+    retain_audit_days: int | None = 365  # who ran, or was refused, what: kept longest
+    max_rejected_deliveries: int = 10_000  # per deploy source, whatever their age
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -45,6 +51,9 @@ class Settings:
 
         def number(name: str, default: float) -> float:
             return _seconds(env, name, default)
+
+        def days(name: str, default: int | None) -> int | None:
+            return _days(env, name, default)
 
         api_url = _url(env, "SLACK_API_URL", SLACK_API_URL, _HTTP, may_hold_password=False)
         webhook_secrets = {source.name: s for source in deploy_sources()
@@ -64,6 +73,13 @@ class Settings:
             stale_after_s=number("SMOKEBOT_STALE_AFTER", cls.stale_after_s),
             delivery_lease_s=number("SMOKEBOT_DELIVERY_LEASE", cls.delivery_lease_s),
             webhook_secrets=webhook_secrets,
+            retain_runs_days=days("SMOKEBOT_RETAIN_RUNS_DAYS", cls.retain_runs_days),
+            retain_deliveries_days=days("SMOKEBOT_RETAIN_DELIVERIES_DAYS",
+                                        cls.retain_deliveries_days),
+            retain_rejected_days=days("SMOKEBOT_RETAIN_REJECTED_DAYS", cls.retain_rejected_days),
+            retain_audit_days=days("SMOKEBOT_RETAIN_AUDIT_DAYS", cls.retain_audit_days),
+            max_rejected_deliveries=_count(env, "SMOKEBOT_MAX_REJECTED_DELIVERIES",
+                                           cls.max_rejected_deliveries),
         )
 
     def secrets(self) -> list[Secret]:
@@ -97,6 +113,32 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingError(f"{name}={raw!r}: expected a number of seconds > 0 "
                            f"(default {default:g})")
     return value
+
+
+def _days(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """Whole days, or "forever" (None). 0 is refused, not read as "keep nothing" or "for
+    ever": either reading would surprise someone, and one of them deletes history."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word == "forever":
+        return None
+    if not (word.isdigit() and word.isascii()) or int(word) < 1:
+        shown = "forever" if default is None else f"{default}"
+        raise SettingError(f"{name}={raw!r}: expected a whole number of days > 0, or 'forever' "
+                           f"to keep them for ever (default {shown})")
+    return int(word)
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().replace("_", "")
+    if not (word.isdigit() and word.isascii()) or int(word) < 1:
+        raise SettingError(f"{name}={raw!r}: expected a whole number > 0 (default {default})")
+    return int(word)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

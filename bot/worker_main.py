@@ -1,7 +1,8 @@
 """`smokebot worker`: the worker process wired to the bot's services: executes runs, reaps
 runs whose worker died, says so in Slack, and delivers the Slack outbox: each run's messages
 right after it, and every worker's outbox loop whatever is left (a retry, a run whose worker
-died while delivering)."""
+died while delivering). Every hour it also prunes the history store down to its retention
+(bot/store/retention.py; of many workers, one prunes at a time)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ import functools
 import logging
 
 from bot.backoff import sleep_unless
+from bot.errors import StoreError
 from bot.execution import execute_run
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.announce import announce_ended
 from bot.slack.delivery import deliver_due, deliver_run
+from bot.store import PruneReport, RetentionPolicy, prune_history
 from bot.worker import WorkerOptions, run_worker
 from checks.redact import RedactingFilter
 
-__all__ = ["run_worker_process"]
+__all__ = ["prune_once", "retention_policy", "run_worker_process"]
 
 log = logging.getLogger("smokebot.worker")
 OUTBOX_INTERVAL_S = 2.0  # how soon what a delivery left (Slack down, a dead worker) is retried
+PRUNE_INTERVAL_S = 3600.0  # retention is in days: an hourly pass keeps each one small
+PRUNE_RETRY_S = 300.0  # after a pass that failed (PostgreSQL down, migrations not yet applied)
 
 
 async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:
@@ -31,6 +36,34 @@ async def _deliver_outbox(services: Services, stop: asyncio.Event) -> None:
         except Exception as exc:  # noqa: BLE001 - one bad entry must not stop delivery
             log.warning("outbox delivery failed: %s", exc)
         await sleep_unless(stop, OUTBOX_INTERVAL_S)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(runs_days=settings.retain_runs_days,
+                           deliveries_days=settings.retain_deliveries_days,
+                           rejected_days=settings.retain_rejected_days,
+                           audit_days=settings.retain_audit_days)
+
+
+async def prune_once(services: Services, stop: asyncio.Event | None = None
+                     ) -> PruneReport | None:
+    """One pruning pass, as the worker runs it every hour; logs one line when it deleted
+    something. None when it failed (logged): the worker tries again sooner."""
+    try:
+        report = await prune_history(services.store, retention_policy(services.settings),
+                                     stop=stop)
+    except StoreError as exc:  # PostgreSQL down, migrations not applied yet
+        log.warning("pruning the history store failed: %s", exc.render())
+        return None
+    if report.total:
+        log.info("%s", report.describe())
+    return report
+
+
+async def _prune(services: Services, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        report = await prune_once(services, stop)
+        await sleep_unless(stop, PRUNE_INTERVAL_S if report is not None else PRUNE_RETRY_S)
 
 
 async def run_worker_process(settings: Settings, *, concurrency: int = 2,
@@ -46,6 +79,7 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
     stop = stop or asyncio.Event()
     job = functools.partial(_job, services)
     outbox = asyncio.create_task(_deliver_outbox(services, stop))
+    pruning = asyncio.create_task(_prune(services, stop))
     try:
         await run_worker(
             services.queue, services.store, job,
@@ -56,7 +90,7 @@ async def run_worker_process(settings: Settings, *, concurrency: int = 2,
             stop=stop, handle_signals=handle_signals)
     finally:
         stop.set()
-        await asyncio.gather(outbox, return_exceptions=True)
+        await asyncio.gather(outbox, pruning, return_exceptions=True)
         await services.close()
         for handler in handlers:
             handler.removeFilter(log_filter)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from bot.cli._store import query_store
+from bot.records import WebhookOutcome
 from bot.webhooks.sources import source_names
 
 __all__ = ["deliveries", "history"]
@@ -39,7 +40,12 @@ def deliveries(limit: int, source: str | None) -> None:
         click.echo("no deliveries yet")
     for d in found:
         run = str(d.run_id)[:8] if d.run_id else "-"
-        again = f" (+{d.redeliveries} redelivered)" if d.redeliveries else ""
+        again = ""
+        if d.redeliveries and d.outcome is WebhookOutcome.REJECTED:
+            # One row stands for the same rejection repeated within the hour (migration 0005).
+            again = f" (+{d.redeliveries} more like it, last {d.last_received_at:%H:%M:%S})"
+        elif d.redeliveries:
+            again = f" (+{d.redeliveries} redelivered)"
         click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S} {d.source:<7} "
                    f"{(d.delivery_id or '-')[:20]:<20} {d.outcome.value:<8} "
                    f"{d.environment or '-':<12} run {run}{again}  {d.reason}")

@@ -3,7 +3,8 @@ acknowledgements, the audit log, Slack messages waiting for delivery and webhook
 kept in PostgreSQL through psycopg 3 (async) and a psycopg_pool connection pool.
 
 One module per table family (`runs`, `messages`, `outbox`, `acknowledgements`, `audit`,
-`deliveries`), each a slice of `Store` over the shared pool and error translation of `_base`.
+`deliveries`), each a slice of `Store` over the shared pool and error translation of `_base`;
+`retention` deletes what is older than the store keeps (`prune_history`, run by the workers).
 
 Every table lives in one schema (default "smokebot"), so several stores can share a database.
 `Store.open()` does not wait for PostgreSQL: the bot starts while the database is down, each call
@@ -46,6 +47,13 @@ from bot.store.audit import AuditTable
 from bot.store.deliveries import WebhookDeliveriesTable
 from bot.store.messages import SlackMessagesTable
 from bot.store.outbox import OutboxTable
+from bot.store.retention import (
+    PruneReport,
+    PruneTarget,
+    RetentionPolicy,
+    RetentionPruning,
+    prune_history,
+)
 from bot.store.runs import RunsTable
 
 __all__ = [
@@ -55,6 +63,9 @@ __all__ = [
     "DeployFacts",
     "OutboxEntry",
     "PreviousFailure",
+    "PruneReport",
+    "PruneTarget",
+    "RetentionPolicy",
     "Run",
     "RunCounts",
     "RunRequest",
@@ -65,9 +76,10 @@ __all__ = [
     "TriggerKind",
     "WebhookDelivery",
     "WebhookOutcome",
+    "prune_history",
 ]
 
 
 class Store(RunsTable, SlackMessagesTable, OutboxTable, AcknowledgementsTable, AuditTable,
-            WebhookDeliveriesTable):
+            RetentionPruning, WebhookDeliveriesTable):
     """The history store. Create with `await Store.open(dsn)` or `async with Store.open(dsn)`."""

@@ -52,15 +52,17 @@ async def test_rejected_delivery_never_shadows_the_genuine_one(store: Store) -> 
     redelivered = await store.record_webhook_delivery(
         "deploy", "key-1", WebhookOutcome.ACCEPTED, environment="staging",
         run=RunRequest("staging", TriggerKind.WEBHOOK))
+    # The repeated forgery is counted in the first one's row (bounded rejections), never in
+    # the genuine delivery's.
     assert [d.is_new for d in (forged, again, genuine, ignored, redelivered)] == [
-        True, True, True, True, False]
+        True, False, True, True, False]
+    assert (again.id, again.redeliveries) == (forged.id, 1)
     assert (redelivered.id, redelivered.run_id) == (genuine.id, genuine.run_id)
     assert len(await store.recent_runs()) == 1
-    assert [(d.source, d.outcome, d.reason) for d in await store.recent_webhook_deliveries(
-        source="deploy")] == [
-        ("deploy", WebhookOutcome.ACCEPTED, ""),
-        ("deploy", WebhookOutcome.REJECTED, "bad signature"),
-        ("deploy", WebhookOutcome.REJECTED, "bad signature")]
+    assert [(d.source, d.outcome, d.reason, d.redeliveries)
+            for d in await store.recent_webhook_deliveries(source="deploy")] == [
+        ("deploy", WebhookOutcome.ACCEPTED, "", 1),
+        ("deploy", WebhookOutcome.REJECTED, "bad signature", 1)]
     with pytest.raises(ValueError):
         await store.record_webhook_delivery("github", "x", WebhookOutcome.IGNORED,
                                             run=RunRequest("staging", TriggerKind.WEBHOOK))

@@ -25,8 +25,9 @@ def test_public_surface_is_the_documented_list() -> None:
     assert bot.store.__all__ == sorted(bot.store.__all__, key=lambda n: (not n.isupper(), n))
     assert set(bot.store.__all__) == {
         "DEFAULT_SCHEMA", "Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry",
-        "PreviousFailure", "Run", "RunCounts", "RunRequest", "RunStatus", "SlackMessage",
-        "SlackMessageKind", "Store", "TriggerKind", "WebhookDelivery", "WebhookOutcome"}
+        "PreviousFailure", "PruneReport", "PruneTarget", "RetentionPolicy", "Run", "RunCounts",
+        "RunRequest", "RunStatus", "SlackMessage", "SlackMessageKind", "Store", "TriggerKind",
+        "WebhookDelivery", "WebhookOutcome", "prune_history"}
 
 
 def test_store_errors_belong_to_the_smokebot_error_tree() -> None:
