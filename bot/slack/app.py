@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from bot import deadline
 from bot.errors import QueueUnavailable, RequestRefused, StoreUnavailable
+from bot.guard import RefusalLog, declared_size
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack.guard import RefusalLog, read_slack_request
+from bot.slack.guard import read_slack_request
 from bot.slack.listeners import register_all
 from checks.errors import UsageError
 
@@ -77,11 +78,6 @@ async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, s
     return name, None
 
 
-def _declared_size(request: Request) -> int | None:
-    declared = request.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() else None
-
-
 def create_asgi_app(settings: Settings, *, services: Services | None = None,
                     extra_routes: list[Route] | None = None) -> Starlette:
     """The web process. Services open in the lifespan unless given (tests share theirs)."""
@@ -98,6 +94,7 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
             if own:
                 await state["services"].close()
 
+    # One log for every guarded route (the webhooks find it here), rate-limited per route.
     refusals = RefusalLog()
     state["refusals"] = refusals
 
@@ -108,7 +105,7 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
         try:
             body = await read_slack_request(request, svc.settings.slack_signing_secret)
         except RequestRefused as exc:
-            refusals.refused(request, exc, _declared_size(request))
+            refusals.refused(request, exc, declared_size(request))
             return PlainTextResponse(exc.reason, status_code=exc.status)
         with deadline.answer_by(deadline.REQUEST_BUDGET_S):
             bolt_response = await state["bolt"].async_dispatch(

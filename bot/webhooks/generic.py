@@ -32,6 +32,7 @@ from bot.webhooks.notice import (
     MalformedPayload,
     json_body,
     optional_text,
+    quoted,
     required_text,
 )
 from bot.webhooks.verify import GENERIC_SIGNATURE_HEADER, GENERIC_TIMESTAMP_HEADER, verify_generic
@@ -64,7 +65,7 @@ def parse_deploy(payload: Any, body: bytes, header_key: str | None = None) -> De
                                '{"environment": "staging", "version": "1.4.2"}')
     unknown = sorted(set(payload) - set(_FIELDS))
     if unknown:
-        raise MalformedPayload(f"unknown field '{unknown[0]}'; expected any of: "
+        raise MalformedPayload(f"unknown field {quoted(unknown[0])}; expected any of: "
                                f"{', '.join(_FIELDS)}")
     environment = required_text(payload, "environment")
     version = optional_text(payload, "version", number_ok=True)  # a build number

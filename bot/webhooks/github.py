@@ -54,6 +54,8 @@ def parse(headers: Mapping[str, str], body: bytes) -> DeployNotice | Ignored:
     payload = json_body(headers, body)
     if event == "ping":
         hook = payload.get("hook_id") if isinstance(payload, dict) else None
+        if not isinstance(hook, int) or isinstance(hook, bool):
+            hook = None  # the record keeps GitHub's number, never whatever else was sent
         return Ignored(delivery, "ping: the GitHub webhook reaches smokebot",
                        {"event": "ping", "hook_id": hook}, status=200)
     if event != "deployment_status":
@@ -92,6 +94,9 @@ def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
 def _version(payload: dict[str, Any]) -> str | None:
     # `payload` is whatever the deployment's creator attached: often {}, sometimes a string.
     extra = (payload.get("deployment") or {}).get("payload")
-    if isinstance(extra, dict) and isinstance(extra.get("version"), str | int | float):
-        return str(extra["version"]).strip() or None
-    return None
+    if not isinstance(extra, dict):
+        return None
+    try:
+        return optional_text(extra, "version", number_ok=True)
+    except MalformedPayload:  # not ours to refuse: a version we cannot use is no version
+        return None

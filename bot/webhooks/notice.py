@@ -7,13 +7,19 @@ everything downstream (mapping, runs, the delivery record) reads only that.
     WebhookRejected (bot.errors)  a delivery we refuse; `status` is the HTTP answer, `reason`
     │                             says why (recorded, and returned to the sender)
     ├── Unauthenticated           401: missing or wrong signature or secret, stale timestamp
-    ├── MalformedPayload          400: not JSON, or a required field missing or of the wrong type
-    └── PayloadTooLarge           413: the body is over the limit
+    └── MalformedPayload          400: not JSON, or a field missing, of the wrong type, or text
+                                  the store cannot hold (control characters, over 2048)
+
+Before any of this, the guard (`bot/guard.py`, called by `routes.py`) refuses with a plain
+RequestRefused a malformed header or a body cut short (400), a body over 1 MiB (413) and a
+content type other than JSON (415).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +27,14 @@ from typing import Any
 from bot.errors import WebhookRejected
 from bot.records import DeployFacts
 
-__all__ = ["DeployNotice", "Ignored", "MalformedPayload", "PayloadTooLarge", "Unauthenticated",
-           "WebhookRejected", "describe_json", "json_body", "optional_text", "required_text"]
+__all__ = ["MAX_FIELD_CHARS", "DeployNotice", "Ignored", "MalformedPayload", "Unauthenticated",
+           "WebhookRejected", "describe_json", "json_body", "optional_text", "quoted",
+           "required_text"]
+
+MAX_FIELD_CHARS = 2048  # a URL's usual ceiling; ids, names and versions are far shorter
+# C0 controls, DEL and lone surrogates: never in a name, id, version or URL, and PostgreSQL
+# cannot store NUL or a lone surrogate.
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class Unauthenticated(WebhookRejected):
@@ -31,10 +43,6 @@ class Unauthenticated(WebhookRejected):
 
 class MalformedPayload(WebhookRejected):
     status = 400
-
-
-class PayloadTooLarge(WebhookRejected):
-    status = 413
 
 
 @dataclass(frozen=True)
@@ -84,16 +92,13 @@ class Ignored:
 
 def json_body(headers: Mapping[str, str], body: bytes) -> Any:
     """The body as JSON; MalformedPayload saying what to send instead. `headers` are the
-    request's (case-insensitive, as starlette's)."""
-    content_type = headers.get("content-type", "")
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        raise MalformedPayload("body is form-encoded; expected JSON (set the webhook's content "
-                               "type to application/json)")
+    request's; the guard has already refused a content type other than JSON."""
     if not body.strip():
         raise MalformedPayload("body is empty; expected a JSON object")
     try:
         # JSON between systems is UTF-8 (RFC 8259); json.loads alone would guess UTF-16 too.
-        return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), parse_constant=_not_a_number,
+                          parse_float=_finite)
     except UnicodeDecodeError:
         raise MalformedPayload("body is not UTF-8 text; expected a JSON object") from None
     except json.JSONDecodeError as exc:
@@ -101,6 +106,20 @@ def json_body(headers: Mapping[str, str], body: bytes) -> Any:
                                f"column {exc.colno}") from None
     except RecursionError:
         raise MalformedPayload("body is nested too deeply; expected a JSON object") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise MalformedPayload("body holds a number too long to read; expected a JSON "
+                               "object") from None
+
+
+def _not_a_number(constant: str) -> Any:
+    raise MalformedPayload(f"body is not valid JSON: {constant} is not a JSON number")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise MalformedPayload("body is not valid JSON: a number is out of range")
+    return value
 
 
 # --- reading JSON fields, with the reason when one is wrong --------------------------------------
@@ -120,6 +139,13 @@ def describe_json(value: Any) -> str:
     return "an object"
 
 
+def quoted(name: str, limit: int = 60) -> str:
+    """A sender's text (an unknown field's name) for a reason: quoted, printable ASCII, at
+    most `limit` characters, so the reason can be stored, logged and sent back."""
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in name[:limit])
+    return repr(cleaned + ("..." if len(name) > limit else ""))
+
+
 def _field(data: Any, path: str) -> Any:
     current = data
     walked: list[str] = []
@@ -135,19 +161,30 @@ def _field(data: Any, path: str) -> Any:
     return current
 
 
+def _text(path: str, value: Any, *, number_ok: bool) -> str:
+    if number_ok and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise MalformedPayload(f"field '{path}' is {len(value)} characters long; expected at "
+                               f"most {MAX_FIELD_CHARS}")
+    if _NOT_TEXT.search(value):
+        raise MalformedPayload(f"field '{path}' holds a control character or a lone "
+                               f"surrogate; expected plain text")
+    return value.strip()
+
+
 def required_text(data: Any, path: str, *, number_ok: bool = False) -> str:
     """The non-empty string at `path` (dotted); MalformedPayload naming the field otherwise.
     `number_ok` for ids, which some senders write as numbers (GitHub's deployment id)."""
     value = _field(data, path)
     if value is None:
         raise MalformedPayload(f"missing field '{path}'")
-    if number_ok and isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
-    if not value.strip():
+    text = _text(path, value, number_ok=number_ok)
+    if not text:
         raise MalformedPayload(f"field '{path}' is empty")
-    return value.strip()
+    return text
 
 
 def optional_text(data: Any, path: str, *, number_ok: bool = False) -> str | None:
@@ -156,8 +193,4 @@ def optional_text(data: Any, path: str, *, number_ok: bool = False) -> str | Non
     value = _field(data, path)
     if value is None or value == "":
         return None
-    if number_ok and isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        raise MalformedPayload(f"field '{path}' must be a string, got {describe_json(value)}")
-    return value.strip() or None
+    return _text(path, value, number_ok=number_ok) or None

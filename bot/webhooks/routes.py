@@ -5,12 +5,18 @@ source in the registry (`sources.py`):
     POST /webhooks/argocd   Argo CD notifications
     POST /webhooks/deploy   the generic, signed deploy webhook for any CI system
 
-Each delivery goes through the same steps: read the body (at most 1 MiB, read as it arrives:
-413), authenticate it with the source's secret and `verify` (401), `parse` it into a
-DeployNotice (400 with the reason), map the source's environment name to a smokebot
-environment (202 "ignored: ..." when none matches, or when the deploy did not succeed), then
-record it and create its run in one transaction (202 "accepted: ..."), and finally coalesce and
-queue the run (`bot.deploys`).
+Each delivery goes through the same steps. First the guard (`bot/guard.py`), before anything
+parses the body: every header value printable ASCII and at most 4 KiB (400), a JSON content
+type (415), the body read as it arrives, at most 1 MiB (413; a Content-Length that is not a
+number or a client gone mid-body: 400). Then authenticate it with the source's secret and
+`verify` (401), `parse` it into a DeployNotice (400 with the reason, naming the field), map the
+source's environment name to a smokebot environment (202 "ignored: ..." when none matches, or
+when the deploy did not succeed), then record it and create its run in one transaction (202
+"accepted: ..."), and finally coalesce and queue the run (`bot.deploys`). Malformed input never
+gets a 5xx: a 503 only says that the store, the queue or the suite file is unavailable.
+
+Each refusal is logged as one short line (route, reason, size, address) by the app's
+RefusalLog, rate-limited per route; never the body, a signature or a token.
 
 Every delivery is recorded, accepted or not, with its reason and a few informative headers
 (never a signature, a token or the raw body), so an operator can see why a deploy did or did
@@ -31,19 +37,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot import deploys
-from bot.errors import QueueUnavailable, StoreError, WebhookRejected
+from bot import deadline, deploys
+from bot.errors import QueueUnavailable, RequestRefused, StoreError
+from bot.guard import (
+    RefusalLog,
+    check_header_values,
+    declared_size,
+    read_limited_body,
+    require_media_type,
+    well_formed_header,
+)
 from bot.records import WebhookDelivery, WebhookOutcome
 from bot.services import Services
-from bot.webhooks.notice import DeployNotice, Ignored, PayloadTooLarge, Unauthenticated
+from bot.webhooks.notice import DeployNotice, Ignored, Unauthenticated
 from bot.webhooks.sources import DeploySource, deploy_sources
 from checks.errors import ConfigError
 
-__all__ = ["MAX_BODY_BYTES", "read_body", "webhook_routes"]
+__all__ = ["MAX_BODY_BYTES", "read_delivery", "webhook_routes"]
 
 log = logging.getLogger("smokebot.webhooks")
 
 MAX_BODY_BYTES = 1024 * 1024
+_JSON = "application/json"
+_FORM_HINT = {"application/x-www-form-urlencoded": (
+    "body is form-encoded; expected JSON (set the webhook's content type to application/json)")}
 # What a delivery record keeps of the request's headers: facts useful to an operator, listed
 # one by one (these, and the source's own `recorded_headers`), so that no credential-bearing
 # header can slip in.
@@ -51,7 +68,7 @@ _RECORDED_HEADERS = ("user-agent", "content-type", "content-length", "x-forwarde
                      "x-request-id")
 
 
-class _Unavailable(WebhookRejected):
+class _Unavailable(RequestRefused):
     status = 503  # not the sender's fault: a redelivery after the fix will be accepted
 
 
@@ -69,20 +86,36 @@ async def _handle(source: DeploySource, on_superseded: deploys.SupersededHook | 
                   request: Request) -> JSONResponse:
     services: Services = request.app.state.smokebot["services"]
     headers = _recorded_headers(source, request)
-    delivery_header = request.headers.get(source.delivery_header) if source.delivery_header \
-        else None
+    delivery_header = _header(request, source.delivery_header)
+    size = declared_size(request)
+    try:
+        body = await read_delivery(request)
+    except RequestRefused as exc:
+        with deadline.answer_by(deadline.REQUEST_BUDGET_S):
+            return await _reject(request, source, delivery_header, exc, headers, size)
+    # From here on the store and the queue answer in time or are reported unavailable
+    # (bot/deadline.py): the sender is not kept waiting on a hung dependency.
+    with deadline.answer_by(deadline.REQUEST_BUDGET_S):
+        return await _process(services, request, source, on_superseded, body, headers,
+                              delivery_header)
+
+
+async def _process(services: Services, request: Request, source: DeploySource,
+                   on_superseded: deploys.SupersededHook | None, body: bytes,
+                   headers: dict[str, str], delivery_header: str | None) -> JSONResponse:
+    size = len(body)
     try:
         try:
-            body = await read_body(request)
             parsed = _authenticated_parse(source, services, request.headers, body)
-        except WebhookRejected as exc:
-            return await _reject(services, source, delivery_header, exc, headers)
+        except RequestRefused as exc:
+            return await _reject(request, source, delivery_header, exc, headers, size)
         if isinstance(parsed, Ignored):
             delivery = await services.store.record_webhook_delivery(
                 source.name, parsed.delivery_id, WebhookOutcome.IGNORED, reason=parsed.reason,
                 headers=headers, summary=parsed.summary)
             return _answer(delivery, status=parsed.status)
-        return await _route_notice(services, source, parsed, headers, on_superseded)
+        return await _route_notice(services, request, source, parsed, headers, size,
+                                   on_superseded)
     except (StoreError, QueueUnavailable) as exc:
         # The sender retries a 5xx; nothing could be recorded, so the retry is not a duplicate.
         log.warning("%s webhook not processed: %s", source.name, exc.render())
@@ -90,17 +123,13 @@ async def _handle(source: DeploySource, on_superseded: deploys.SupersededHook | 
                             status_code=503)
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, read as it arrives; PayloadTooLarge as soon as it passes `limit`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body is {int(declared)} bytes; expected at most {limit} (1 MiB)")
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise PayloadTooLarge(f"body is over {limit} bytes; expected at most {limit} (1 MiB)")
-    return bytes(received)
+async def read_delivery(request: Request) -> bytes:
+    """The raw body of a well-formed webhook request, nothing parsed yet. Raises
+    RequestRefused: 400 for a malformed header or a body cut short, 415 for a content type
+    other than JSON, 413 for a body over MAX_BODY_BYTES."""
+    check_header_values(request.headers)
+    require_media_type(request.headers, (_JSON,), hints=_FORM_HINT)
+    return await read_limited_body(request, MAX_BODY_BYTES)
 
 
 def _authenticated_parse(source: DeploySource, services: Services,
@@ -113,15 +142,16 @@ def _authenticated_parse(source: DeploySource, services: Services,
     return source.parse(headers, body)
 
 
-async def _route_notice(services: Services, source: DeploySource, notice: DeployNotice,
-                        headers: dict[str, str],
+async def _route_notice(services: Services, request: Request, source: DeploySource,
+                        notice: DeployNotice, headers: dict[str, str], size: int,
                         on_superseded: deploys.SupersededHook | None) -> JSONResponse:
     store = services.store
     try:
         suite = services.suites.current()
     except ConfigError as exc:
-        return await _reject(services, source, notice.delivery_id, _Unavailable(
-            f"the suite file cannot be loaded ({exc.render()}); fix it and redeliver"), headers)
+        return await _reject(request, source, notice.delivery_id, _Unavailable(
+            f"the suite file cannot be loaded ({exc.render()}); fix it and redeliver"), headers,
+            size)
     environment = deploys.find_environment(suite, source.name, notice.environment)
     summary = notice.summary()
     if environment is None:
@@ -151,15 +181,22 @@ async def _route_notice(services: Services, source: DeploySource, notice: Deploy
     return _answer(delivery)
 
 
-async def _reject(services: Services, source: DeploySource, delivery_id: str | None,
-                  exc: WebhookRejected, headers: dict[str, str]) -> JSONResponse:
+async def _reject(request: Request, source: DeploySource, delivery_id: str | None,
+                  exc: RequestRefused, headers: dict[str, str], size: int | None
+                  ) -> JSONResponse:
+    """Records the refusal, logs it (one rate-limited line), and answers with its status."""
+    refusals: RefusalLog = request.app.state.smokebot["refusals"]
+    services: Services = request.app.state.smokebot["services"]
+    logged = exc
     try:
         await services.store.record_webhook_delivery(
             source.name, delivery_id or None, WebhookOutcome.REJECTED, reason=exc.reason,
             headers=headers, summary={"status": exc.status})
     except StoreError as store_exc:
-        log.warning("rejected %s delivery not recorded (%s): %s", source.name,
-                    store_exc.render(), exc.reason)
+        # Said on the refusal's own line: a flood with the store down stays rate-limited.
+        logged = RequestRefused(f"{exc.reason} (not recorded: {store_exc.render()})",
+                                status=exc.status)
+    refusals.refused(request, logged, size)
     return JSONResponse({"outcome": WebhookOutcome.REJECTED.value,
                          "message": f"rejected: {exc.reason}"}, status_code=exc.status)
 
@@ -176,9 +213,15 @@ def _answer(delivery: WebhookDelivery, status: int = 202) -> JSONResponse:
 
 
 def _recorded_headers(source: DeploySource, request: Request) -> dict[str, str]:
-    found: Mapping[str, str] = request.headers
-    kept = {name: found[name] for name in (*_RECORDED_HEADERS, *source.recorded_headers)
-            if name in found}
-    if request.client is not None:
+    kept = {name: value for name in (*_RECORDED_HEADERS, *source.recorded_headers)
+            if (value := _header(request, name)) is not None}
+    # The address may be a proxy's X-Forwarded-For: checked like a header.
+    if request.client is not None and well_formed_header(request.client.host):
         kept["remote-addr"] = request.client.host
     return kept
+
+
+def _header(request: Request, name: str | None) -> str | None:
+    # A value the guard refuses is not recorded either (a rejection is recorded too).
+    value = request.headers.get(name) if name else None
+    return value if value is not None and well_formed_header(value) else None

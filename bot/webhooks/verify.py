@@ -79,7 +79,8 @@ def verify_generic(secret: Secret, body: bytes, signature: str | None, timestamp
         raise Unauthenticated(f"missing {GENERIC_TIMESTAMP_HEADER} header; expected the unix "
                               f"time in seconds at which the request was signed")
     timestamp = timestamp.strip()
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    # isascii too: str.isdigit() takes "²", which neither int() nor the ASCII signing takes.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise Unauthenticated(f"{GENERIC_TIMESTAMP_HEADER} must be unix seconds, such as "
                               f"1700000000")
     # Signature first: only a genuine request learns that its timestamp was the problem.

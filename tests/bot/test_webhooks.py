@@ -787,7 +787,7 @@ async def test_a_github_delivery_without_its_delivery_id_is_refused(
     await assert_nothing_started(store, queue)
 
 
-async def test_a_form_encoded_github_delivery_says_to_send_json(
+async def test_a_form_encoded_github_delivery_is_415_and_says_to_send_json(
         client: httpx.AsyncClient, store: Store) -> None:
     body = b"payload=%7B%7D"
     headers = {**github_headers(GITHUB_SECRET, body),
@@ -795,7 +795,7 @@ async def test_a_form_encoded_github_delivery_says_to_send_json(
 
     response = await client.post("/webhooks/github", content=body, headers=headers)
 
-    assert response.status_code == 400
+    assert response.status_code == 415
     assert response.json()["message"] == (
         "rejected: body is form-encoded; expected JSON (set the webhook's content type to "
         "application/json)")
