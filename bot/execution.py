@@ -39,7 +39,7 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         log.info("run %s is not queued any more; nothing to do", run_id)
         return None
     try:
-        suite = services.suites.current()
+        suite = await services.suites.refresh()  # an edit made just before is run
         plan = build_plan(suite, run.environment, only=list(run.filters),
                           deploy=run.deploy.as_variables() if run.deploy else None,
                           # The process-wide redactor, which the worker's log handlers use:

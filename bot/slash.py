@@ -14,6 +14,7 @@ from bot.services import Services
 from bot.slack import render
 from bot.slack.commands import CommandKind, parse_command
 from bot.slack.gate import authorize_request, reply_for_ticket
+from bot.suites import ANSWER_WAIT_S
 
 __all__ = ["answer_smoketest", "request_confirmed_run"]
 
@@ -23,14 +24,17 @@ async def answer_smoketest(services: Services, text: str, *, user: str, channel:
     """The reply to `/smoketest TEXT` from `user` in `channel`. A run on a protected
     environment is not started: the reply asks to confirm (`request_confirmed_run`)."""
     command = parse_command(text)
-    suite = services.suites.current()
+    suite = await services.suites.refresh(wait=ANSWER_WAIT_S)
     if command.kind is CommandKind.HELP:
         return render.render_help(list(suite.environments))
     if command.kind is CommandKind.LIST:
+        refusal = services.suites.refusal
         return render.render_list(list(suite.environments), {
             name: [c.id for _, _, _, c in suite.all_checks()
                    if c.environments is None or name in c.environments]
-            for name in suite.environments})
+            for name in suite.environments},
+            refused=refusal.error.render() if refusal else None,
+            in_use_since=refusal.in_use_since if refusal else None)
     if command.kind is CommandKind.HISTORY:
         runs = await services.store.recent_runs(command.environment, limit=10)
         links = await services.store.summary_messages([r.id for r in runs])
@@ -61,6 +65,7 @@ async def request_confirmed_run(services: Services, environment: str, filters: S
     """The run `user` confirmed on a protected environment (the confirmation's button): the
     request is authorized and audited again at the click, then started or joined."""
     filters = tuple(filters)
+    await services.suites.refresh(wait=ANSWER_WAIT_S)  # the rules of the file as it is now
     decision = await authorize_request(services, environment, user, channel, action="run",
                                        detail={"filters": list(filters), "confirmed": True})
     if not decision.allowed:

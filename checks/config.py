@@ -441,6 +441,12 @@ def _check_references(suite: Suite) -> list[ConfigError]:
         errors.append(ConfigError(
             "expected at least one environment, such as 'staging: {variables: {...}}'",
             source.locate(("environments",)), "environments"))
+    for env_name, env in suite.environments.items():
+        rollout = env.deploy.wait_for_rollout if env.deploy else None
+        if rollout is not None:  # interpolated before the rollout is waited for
+            path = ("environments", env_name, "deploy", "wait_for_rollout")
+            errors.extend(_unclosed_references(
+                {"deployment": rollout.deployment, "namespace": rollout.namespace}, path, source))
     seen: dict[str, tuple[str | int, ...]] = {}
     names = kind_names()
     env_names = list(suite.environments)
@@ -460,6 +466,7 @@ def _check_references(suite: Suite) -> list[ConfigError]:
                 field_path(path + ("type",))))
         else:
             errors.extend(_validate_params_shape(check, path, source))
+        errors.extend(_unclosed_references(check.params, path, source))
         for i, env in enumerate(check.environments or ()):
             if env not in suite.environments:
                 errors.append(ConfigError(
@@ -508,6 +515,42 @@ def _validate_params_shape(check: CheckSpec, path: tuple[str | int, ...],
 
 
 _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+# How `checks.plan` reads a string, left to right: `$$`, a whole `${...}`, else a `${` that
+# nothing closes, which the plan would leave in the text as it is.
+_REFERENCE_OR_UNCLOSED = re.compile(r"\$\$|\$\{[^}]*\}|(\$\{)")
+_NAME_PREFIX = re.compile(r"[A-Za-z0-9_.-]*")
+
+
+def _unclosed_references(value: Any, path: tuple[str | int, ...],
+                         source: SourceMap) -> list[ConfigError]:
+    """A `${` without its `}` in a value that is interpolated: found when the file is loaded,
+    not sent as it is (`url: ${base_url/api/health`)."""
+    if isinstance(value, dict):
+        return [e for k, v in value.items() for e in _unclosed_references(v, path + (k,), source)]
+    if isinstance(value, list):
+        return [e for i, v in enumerate(value)
+                for e in _unclosed_references(v, path + (i,), source)]
+    if not isinstance(value, str) or "${" not in value:
+        return []
+    unclosed = next((m for m in _REFERENCE_OR_UNCLOSED.finditer(value) if m.group(1)), None)
+    if unclosed is None:
+        return []
+    rest = value[unclosed.end():]
+    name = _NAME_PREFIX.match(rest).group(0)  # type: ignore[union-attr]
+    after = rest[len(name):]
+    # `${base_url/api` -> `${base_url}/api`; a default (`${v:-1`) is not guessed at.
+    example = _shown(f"${{{name}}}{after}", 60) if name and not after.startswith(":") \
+        else "${name}"
+    return [ConfigError(
+        f"'{_shown('${' + rest, 60)}' is never closed; expected a '}}' after the variable's "
+        f"name, as in '{example}' (write '$${{' for a literal '${{')", source.locate(path),
+        field_path(path))]
+
+
+def _shown(text: str, limit: int) -> str:
+    """On one line, and cut with an ellipsis past `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _holds_placeholder(value: Any) -> bool:

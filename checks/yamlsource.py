@@ -1,8 +1,15 @@
 """Loads YAML while remembering where every key and value stood, so that an error found later
-(by pydantic, or while interpolating) can name file:line:column."""
+(by pydantic, or while interpolating) can name file:line:column.
+
+A suite file cannot make the loader take more than a bounded time and memory: the file is at
+most MAX_FILE_BYTES of UTF-8 text, nested at most MAX_DEPTH levels, and holds at most
+MAX_VALUES values once its aliases are expanded (counted while composing, so a "billion
+laughs" file is refused before anything is expanded). Each is a ConfigError naming the line."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +18,16 @@ import yaml
 
 from checks.errors import ConfigError, Location
 
-__all__ = ["SourceMap", "YamlDocument", "load_yaml"]
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_VALUES", "SourceMap",
+           "YamlDocument", "decode_suite_bytes", "load_yaml", "read_yaml_file"]
+
+# A suite of 500 checks is about 100 KiB and 10,000 values, nested under 10 levels: the
+# limits leave ten times that, and bound any load to a few seconds and ~150 MB (PyYAML's
+# pure-Python parser takes 20-40 µs a value).
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+MAX_ALIASES = 10_000
 
 Path_ = tuple[str | int, ...]
 
@@ -58,6 +74,8 @@ def _unsupported_tag(node: yaml.Node, file: str) -> ConfigError:
 
 
 def _construct(node: yaml.Node, path: Path_, source: SourceMap) -> Any:
+    # An alias is the node it names, reused in the graph: this walk expands it, which the
+    # composer (_BoundedLoader) has already counted and bounded.
     source.values[path] = _mark(node)
     if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
         raise _unsupported_tag(node, source.file)
@@ -115,16 +133,87 @@ def _explain(exc: yaml.MarkedYAMLError) -> str:
     return f"{problem}{context}"
 
 
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader's composer, counting as it composes: the nesting depth, the aliases, and the
+    values the tree would hold with every alias expanded (an alias adds the size of the node
+    it repeats, known once that node is closed). PyYAML's composer recurses once per level,
+    so the depth limit also keeps 5,000 nested `[` from reaching Python's recursion limit."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self._file = file
+        self._depth = 0
+        self._values = 0
+        self._aliases = 0
+        self._sizes: dict[str, int] = {}  # anchor -> values of its node, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise self._refuse(f"more than {MAX_ALIASES:,} aliases; expected at most "
+                                   f"{MAX_ALIASES:,} uses of '*name'", event)
+            if event.anchor in self.anchors:  # else PyYAML reports the undefined alias
+                if event.anchor not in self._sizes:  # `&a [*a]`: a tree without an end
+                    raise self._refuse(f"the alias '*{event.anchor}' is inside the node it "
+                                       "repeats; expected an alias of a node defined before "
+                                       "it, not around it", event)
+                self._count(self._sizes[event.anchor], event)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        if self._depth >= MAX_DEPTH:
+            raise self._refuse(f"nested more than {MAX_DEPTH} levels deep; expected a "
+                               "flatter file", event)
+        before = self._values
+        self._count(1, event)
+        self._depth += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._values - before
+        return node  # type: ignore[no-any-return]
+
+    def _count(self, values: int, event: yaml.Event) -> None:
+        self._values += values
+        if self._values > MAX_VALUES:
+            expanded = " once its aliases are expanded" if self._aliases else ""
+            hint = (" (each alias repeats the whole node it names)" if self._aliases
+                    else " (split the suite)")
+            raise self._refuse(f"the file holds more than {MAX_VALUES:,} values{expanded}; "
+                               f"expected fewer{hint}", event)
+
+    def _refuse(self, message: str, event: yaml.Event) -> ConfigError:
+        return ConfigError(message, Location(self._file, *_at(event.start_mark)))
+
+
+def _at(mark: yaml.Mark) -> tuple[int, int]:
+    return mark.line + 1, mark.column + 1
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of `text[index]`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
 def load_yaml(text: str, file: str) -> YamlDocument:
     source = SourceMap(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text, file)
+    except yaml.reader.ReaderError as exc:  # a control character: PyYAML checks them first
+        raise ConfigError(f"a control character (U+{exc.character:04X}); expected printable "
+                          "text (write it as an escape, such as \\t, in a double-quoted "
+                          "string)", Location(file, *_line_column(text, exc.position))) from None
+    try:
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise ConfigError(f"invalid YAML: {_explain(exc)}", where) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", Location(file)) from None
+    finally:
+        loader.dispose()
     if node is None:
         raise ConfigError("the file is empty; expected a mapping with 'environments' and "
                           "'categories'", Location(file, 1, 1))
@@ -134,10 +223,87 @@ def load_yaml(text: str, file: str) -> YamlDocument:
 def read_yaml_file(path: str | Path) -> YamlDocument:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)  # a huge file (or /dev/zero) is not read
+            size = os.fstat(stream.fileno()).st_size
     except FileNotFoundError:
         raise ConfigError("suite file not found (pass --config FILE or set SMOKEBOT_CONFIG)",
                           Location(str(path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read the suite file: {exc}", Location(str(path))) from None
-    return load_yaml(text, str(path))
+    if len(data) > MAX_FILE_BYTES:
+        line = data.count(b"\n", 0, MAX_FILE_BYTES) + 1
+        found = _size(size) if size > MAX_FILE_BYTES else f"more than {_size(MAX_FILE_BYTES)}"
+        raise ConfigError(f"the file is {found}; expected at most {_size(MAX_FILE_BYTES)} (the "
+                          "limit is passed on this line)", Location(str(path), line))
+    return load_yaml(decode_suite_bytes(data, str(path)), str(path))
+
+
+def _size(count: int) -> str:
+    if count % 1024 == 0 and count >= 1024 * 1024:
+        return f"{count // (1024 * 1024)} MiB"
+    return f"{count / (1024 * 1024):.1f} MiB ({count:,} bytes)"
+
+
+# Other Unicode encodings, by their byte order mark; UTF-32's first, as it starts like UTF-16's.
+_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+_UTF8_BOM = b"\xef\xbb\xbf"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _encoding_name(codec: str) -> str:
+    """`utf-16-le` -> `UTF-16 (little endian)`."""
+    family, _, order = codec.upper().rpartition("-")
+    return f"{family} ({'little' if order == 'LE' else 'big'} endian)"
+
+
+def _sniff_encoding(data: bytes) -> str | None:
+    """The UTF-16 or UTF-32 codec a file is written in: by its byte order mark, else by where
+    the NUL bytes of ASCII text fall (YAML 1.2, 5.2); None for UTF-8 or not text at all."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec
+    head = data[:4]
+    patterns = (("utf-32-be", len(head) == 4 and head[:3] == b"\0\0\0" and head[3] != 0),
+                ("utf-32-le", len(head) == 4 and head[0] != 0 and head[1:] == b"\0\0\0"),
+                ("utf-16-be", len(head) >= 2 and head[0] == 0 and head[1] != 0),
+                ("utf-16-le", len(head) >= 2 and head[0] != 0 and head[1] == 0))
+    for codec, matches in patterns:
+        if matches:
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                return None  # NUL bytes, but not text in that encoding either: binary
+            return codec if not _CONTROL.search(text) else None
+    return None
+
+
+def decode_suite_bytes(data: bytes, file: str) -> str:
+    """The text of a suite file, which is UTF-8 (a byte order mark is allowed); an error that
+    says what the bytes are instead: another encoding, binary, or where UTF-8 breaks."""
+    codec = _sniff_encoding(data)
+    if codec is not None:
+        raise ConfigError(f"the file is {_encoding_name(codec)}; expected UTF-8 (save it as "
+                          "UTF-8)", Location(file, 1, 1))
+    data = data.removeprefix(_UTF8_BOM)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        line, column = _byte_line_column(data, nul)
+        raise ConfigError("binary file (a NUL byte); expected a YAML text file in UTF-8",
+                          Location(file, line, column))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _byte_line_column(data, exc.start)
+        raise ConfigError(f"invalid UTF-8 (byte 0x{data[exc.start]:02X}); expected the file "
+                          "in UTF-8 (an editor saving Latin-1 or Windows-1252 writes such "
+                          "bytes)", Location(file, line, column)) from None
+
+
+def _byte_line_column(data: bytes, index: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of the byte at `index`; what precedes it is
+    valid UTF-8."""
+    line_start = data.rfind(b"\n", 0, index) + 1
+    column = len(data[line_start:index].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, index) + 1, column

@@ -49,6 +49,7 @@ from bot.guard import (
 )
 from bot.records import WebhookDelivery, WebhookOutcome
 from bot.services import Services
+from bot.suites import ANSWER_WAIT_S
 from bot.webhooks.notice import DeployNotice, Ignored, Unauthenticated
 from bot.webhooks.sources import DeploySource, deploy_sources
 from checks.errors import ConfigError
@@ -147,7 +148,7 @@ async def _route_notice(services: Services, request: Request, source: DeploySour
                         on_superseded: deploys.SupersededHook | None) -> JSONResponse:
     store = services.store
     try:
-        suite = services.suites.current()
+        suite = await services.suites.refresh(wait=ANSWER_WAIT_S)  # an edit just made
     except ConfigError as exc:
         return await _reject(request, source, notice.delivery_id, _Unavailable(
             f"the suite file cannot be loaded ({exc.render()}); fix it and redeliver"), headers,

@@ -112,10 +112,17 @@ def render_help(environments: Sequence[str]) -> SlackMessage:
 
 
 def render_list(environment_names: Sequence[str],
-                checks_by_env: Mapping[str, Sequence[str]]) -> SlackMessage:
+                checks_by_env: Mapping[str, Sequence[str]], *,
+                refused: str | None = None, in_use_since: datetime | None = None) -> SlackMessage:
+    """`refused`: why a changed suite file was not taken (file:line: reason); the checks
+    listed are those of the version in use, loaded at `in_use_since`."""
     if not environment_names:
         return render_error("No environment is configured in the suite file.")
     lines = []
+    if refused is not None:
+        since = f" loaded at {local_datetime(in_use_since, '{time}')}" if in_use_since else ""
+        lines.append(f":warning: The suite file changed but was refused ({inline(refused, 600)}); "
+                     f"still using the version{since}.")
     for env in environment_names:
         checks = list(checks_by_env.get(env, ()))
         shown = " ".join(code(c, 90) for c in checks)
