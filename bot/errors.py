@@ -134,7 +134,7 @@ class RequestRefused(SmokebotError):
 
 
 class WebhookRejected(RequestRefused):
-    """A webhook request refused (400 malformed, 401 unauthenticated, 413 too large)."""
+    """A webhook request refused after it was read (400 malformed, 401 unauthenticated)."""
 
 
 class StoreError(SmokebotError):
