@@ -29,7 +29,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
-__all__ = ["Assertion", "AssertionList", "OPERATORS", "evaluate", "parse_assertion", "select"]
+__all__ = ["Assertion", "AssertionList", "OPERATORS", "evaluate", "found_values",
+           "parse_assertion", "select"]
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "not in", "in", "matches", "not exists", "exists")
 _UNARY = {"exists", "not exists"}
@@ -187,6 +188,11 @@ def _join(parts: list[str | int]) -> str:
 def select(data: Any, path: str) -> Iterator[tuple[str, Any]]:
     """Every (concrete path, value) the path reaches; a missing key yields `_MISSING`."""
     yield from _walk(data, _split(path), [])
+
+
+def found_values(data: Any, path: str) -> list[Any]:
+    """The values the path reaches, in document order; a missing key reaches none."""
+    return [value for _, value in select(data, path) if value is not _MISSING]
 
 
 def _walk(data: Any, parts: list[str | int], seen: list[str | int]) -> Iterator[tuple[str, Any]]:

@@ -8,13 +8,14 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema,
-    model_validator,
+    field_validator, model_validator,
 )
 
+from checks.assertions import select
 from checks.errors import ConfigError
 from checks.kinds import kind_names, load_kind
 from checks.results import Severity
@@ -22,7 +23,8 @@ from checks.yamlsource import SourceMap, YamlDocument, read_yaml_file
 
 __all__ = [
     "CategorySpec", "CheckSpec", "DeployMapping", "Duration", "EnvironmentSpec", "RolloutWait",
-    "SecretRef", "Suite", "SuiteDefaults", "field_path", "load_suite", "parse_duration",
+    "SecretRef", "Suite", "SuiteDefaults", "VersionSource", "field_path", "load_suite",
+    "parse_duration",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -99,16 +101,48 @@ def _variable_value(value: Any) -> Any:
 VariableValue = Annotated[str | int | float | bool, BeforeValidator(_variable_value)]
 
 
+# What started a run, as `mention_on_failure.triggers` names it: a deploy webhook, `/smoketest`,
+# or a re-run (a summary's buttons, `@smokebot rerun`).
+MENTION_TRIGGERS = ("deploy", "slash", "rerun")
+
+
+class MentionOnFailure(_Strict):
+    """The user group mentioned in a failed run's thread, for the runs of these triggers."""
+
+    group: str = Field(min_length=1)  # a user group id, S0ONCALL
+    triggers: list[Literal["deploy", "slash", "rerun"]] = Field(
+        default_factory=lambda: ["deploy"], min_length=1)
+
+
+def _mention_form(value: Any) -> Any:
+    # The short form, a plain group id, mentions for deploys only, as it always did.
+    if isinstance(value, str):
+        return {"group": value}
+    if value is None or isinstance(value, dict):
+        return value
+    raise ValueError(f"expected a user group id, or {{group: S0ONCALL, triggers: [deploy, "
+                     f"slash, rerun]}}, got {describe_input(value)}")
+
+
 class SlackTarget(_Strict):
     """Where an environment reports in Slack and who may run it from there. Empty lists
-    mean anyone / any channel; `confirm` asks for a confirmation button (production)."""
+    mean anyone / any channel; `confirm` asks for a confirmation button (production) before
+    any run a person starts: `/smoketest`, Re-run failed, Re-run all, `@smokebot rerun`."""
 
     channel: str | None = None  # where deploy-triggered runs post (a channel id)
     allowed_channels: list[str] = Field(default_factory=list)
     allowed_users: list[str] = Field(default_factory=list)
     allowed_usergroups: list[str] = Field(default_factory=list)
     confirm: bool = False
-    mention_on_failure: str | None = None  # a user group id, mentioned when a deploy's run fails
+    # A group id (deploys' runs only), or {group, triggers}: whose runs mention it on failure.
+    mention_on_failure: Annotated[MentionOnFailure | None, BeforeValidator(
+        _mention_form, json_schema_input_type=str | MentionOnFailure | None)] = None
+
+    def failure_mention(self, trigger: str) -> str | None:
+        """The group to mention when a run started by `trigger` (one of MENTION_TRIGGERS)
+        fails, or None."""
+        mention = self.mention_on_failure
+        return mention.group if mention is not None and trigger in mention.triggers else None
 
 
 class KubernetesTarget(_Strict):
@@ -209,11 +243,28 @@ class CategorySpec(_Strict):
     checks: list[CheckSpec]
 
 
+class VersionSource(_Strict):
+    """Where a run's version comes from when its trigger names none (no `--version-label`, no
+    deploy version): a value one of its checks read, `{from: health, path: version}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: str = Field(alias="from", pattern=CHECK_ID)  # a check's id
+    path: str = Field(min_length=1)  # into its JSON response, else its measurements, evidence
+
+    @field_validator("path")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        list(select({}, path))  # raises ValueError naming what a path looks like
+        return path
+
+
 class Suite(_Strict):
     suite: str = "smoketest"
     defaults: SuiteDefaults = Field(default_factory=SuiteDefaults)
     environments: dict[str, EnvironmentSpec]
     categories: list[CategorySpec]
+    version: VersionSource | None = None
 
     # Not part of the file: where it came from, for error messages.
     source: Any = Field(default=None, exclude=True)
@@ -486,6 +537,13 @@ def _check_references(suite: Suite) -> list[ConfigError]:
                     f"depends on unknown check '{dep}'{_did_you_mean(dep, others)}; expected "
                     f"one of: {', '.join(others) or 'none (no other check)'}",
                     source.locate(path), field_path(path)))
+    if suite.version is not None and suite.version.from_ not in seen:
+        path = ("version", "from")
+        known = list(seen)
+        errors.append(ConfigError(
+            f"the version is to be read by unknown check '{suite.version.from_}'"
+            f"{_did_you_mean(suite.version.from_, known)}; expected one of: "
+            f"{', '.join(known) or 'none (no check)'}", source.locate(path), field_path(path)))
     if not errors:
         errors.extend(_find_cycles(suite))
     return errors

@@ -46,6 +46,9 @@ class Outcome:
     details: str = ""  # longer evidence, for the Markdown report and a Slack thread
     measurements: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)  # structured facts, e.g. the rows read
+    # What the check read whole (an HTTP response's JSON body), for the suite's `version:` to
+    # look into; the runner drops it, so no result, report or store ever holds it.
+    document: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def ok(cls, summary: str, **kw: Any) -> Outcome:
@@ -87,6 +90,7 @@ class RunResult:
     cancelled: bool = False
     version: str | None = None
     trigger: str | None = None
+    version_from: str | None = None  # the check whose result gave `version`; None: the trigger
 
     @property
     def duration_s(self) -> float:

@@ -14,6 +14,7 @@ from checks.errors import CheckError
 from checks.kinds.base import CheckContext
 from checks.plan import PlannedCheck, RunPlan
 from checks.results import CheckResult, Outcome, RunResult, Severity, Status
+from checks.version import read_version
 
 __all__ = ["CheckFinished", "CheckStarted", "RunEvent", "run_plan"]
 
@@ -52,6 +53,7 @@ class _Run:
         self.done: dict[str, asyncio.Future[CheckResult]] = {
             c.id: self.loop.create_future() for c in plan.checks}
         self.results: dict[str, CheckResult] = {}
+        self.version_read: str | None = None  # where the suite's `version:` points
 
     def emit(self, event: RunEvent) -> None:
         if self.on_event is not None:
@@ -128,6 +130,9 @@ class _Run:
         except Exception as exc:  # a bug in a kind must not take the run down
             return _result(check, Status.ERROR, f"internal error: {type(exc).__name__}: {exc}",
                            details=traceback.format_exc())
+        source = self.plan.suite.version
+        if source is not None and source.from_ == check.id:
+            self.version_read = read_version(source, outcome) or self.version_read
         status = Status.PASS if outcome.passed else Status.FAIL
         return _result(check, status, outcome.summary, details=outcome.details,
                        measurements=outcome.measurements, evidence=outcome.evidence)
@@ -143,7 +148,8 @@ async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
                    version: str | None = None, trigger: str | None = None) -> RunResult:
     """Runs every check of the plan. Setting `cancel` stops the run: the checks that did not
     finish are reported as skipped and the run as cancelled. Cancelling the calling task
-    cancels every check and propagates, as asyncio expects."""
+    cancels every check and propagates, as asyncio expects. Without `version`, the run's
+    version is what the check named by the suite's `version:` read, if it read one."""
     started_at = datetime.now(timezone.utc)
     run = _Run(plan, on_event, concurrency or plan.concurrency)
     tasks = [asyncio.ensure_future(run.run_check(check)) for check in plan.checks]
@@ -179,7 +185,10 @@ async def run_plan(plan: RunPlan, *, on_event: EventSink | None = None,
     # Once more at the end: a secret registered by a later check (a k8s.secret read, an
     # http.flow capture) may sit in an earlier check's evidence.
     ordered = tuple(run._redacted(run.results[c.id]) for c in plan.checks)
+    version_from = None
+    if not version and run.version_read is not None and plan.suite.version is not None:
+        version, version_from = plan.redactor.redact(run.version_read), plan.suite.version.from_
     return RunResult(suite=plan.suite.suite, environment=plan.environment, started_at=started_at,
                      finished_at=datetime.now(timezone.utc), results=ordered,
-                     categories=plan.categories, cancelled=cancelled, version=version,
-                     trigger=trigger)
+                     categories=plan.categories, cancelled=cancelled, version=version or None,
+                     trigger=trigger, version_from=version_from)

@@ -360,8 +360,12 @@ class Judgement:
 
     def outcome(self) -> Outcome:
         make = Outcome.ok if self.passed else Outcome.failed
+        try:
+            document = self.exchange.document
+        except ValueError:  # not JSON: nothing for a `version:` path to look into
+            document = None
         return make(self.summary, details=self.details(), measurements=self.measurements,
-                    evidence=self.evidence)
+                    evidence=self.evidence, document=document)
 
 
 def judge(request: HttpRequest, exchange: Exchange) -> Judgement:

@@ -1,6 +1,8 @@
 """`k8s.image`: the deployment's container image (repository, tag, digest) is the expected one,
 and its pods actually run it: each pod's container reports that image, and the pods' image
-IDs (the digests the kubelet pulled) agree with each other and with any expected digest. The
+IDs (the digests the kubelet pulled) agree with each other and with any expected digest.
+Optionally, labels or annotations the deploy stamped on the pod template (a commit, for an
+image under a mutable tag such as `:staging`) are on the template and on every pod. The
 report's
 
     kubectl get deployment staging-rsolv-platform -o jsonpath='{..containers[0].image}'
@@ -13,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BeforeValidator, field_validator
+from kubernetes.client import V1ObjectMeta
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from checks.kinds.base import CheckContext, CheckKind
 from checks.kinds.k8s_client import K8sParams, compiling_regex, open_cluster, resolve_target
@@ -42,6 +45,10 @@ class ImageParams(K8sParams):
     # a regular expression searched in the reference
     pattern: Annotated[OptionalText, AfterValidator(compiling_regex)] = None
     digest: OptionalText = None  # sha256:...
+    # On the pod template and every pod: `rsolv.dev/commit: ${deploy.commit:-}`. An empty
+    # value is not checked; a commit matches its short form.
+    labels: dict[str, OptionalText] = Field(default_factory=dict)
+    annotations: dict[str, OptionalText] = Field(default_factory=dict)
     check_pods: bool = True
 
     @field_validator("digest")
@@ -111,6 +118,31 @@ def _expectation_problems(params: ImageParams, reference: str, ref: ImageRef) ->
     return problems
 
 
+def _stamped(params: ImageParams) -> list[tuple[str, str, str]]:
+    """(`label` or `annotation`, key, expected value) for each one to check."""
+    return [(what, key, value) for what, wanted in (("label", params.labels),
+                                                    ("annotation", params.annotations))
+            for key, value in wanted.items() if value is not None]
+
+
+def _stamp(meta: V1ObjectMeta | None, what: str, key: str) -> str | None:
+    if meta is None:
+        return None
+    return ((meta.labels if what == "label" else meta.annotations) or {}).get(key)
+
+
+def _stamp_problems(stamped: list[tuple[str, str, str]], meta: V1ObjectMeta | None,
+                    owner: str) -> list[str]:
+    problems = []
+    for what, key, expected in stamped:
+        actual = _stamp(meta, what, key)
+        if actual is None:
+            problems.append(f"{owner} has no {what} {key}, expected {expected}")
+        elif not _tag_matches(expected, actual):
+            problems.append(f"{owner}: expected {what} {key} {expected}, got {actual}")
+    return problems
+
+
 class ImageCheck(CheckKind[ImageParams]):
     Params: ClassVar[type[ImageParams]] = ImageParams
 
@@ -118,7 +150,8 @@ class ImageCheck(CheckKind[ImageParams]):
         wanted = [f"image {params.image}" if params.image else "",
                   f"tag {params.tag}" if params.tag else "",
                   f"matching {params.pattern}" if params.pattern else "",
-                  f"digest {short_digest(params.digest)}" if params.digest else ""]
+                  f"digest {short_digest(params.digest)}" if params.digest else "",
+                  *(f"{what} {key}={value}" for what, key, value in _stamped(params))]
         expected = ", ".join(w for w in wanted if w) or "the deployed image"
         pods = ", run by its pods" if params.check_pods else ""
         return f"deployment {params.deployment}: {expected}{pods}"
@@ -140,13 +173,17 @@ class ImageCheck(CheckKind[ImageParams]):
                     f"deployment {params.deployment} has no {wanted}; it has: "
                     f"{', '.join(names) or 'none'}", evidence={"containers": names})
             selector = selector_string(deployment.spec.selector)
-            pods = []
-            if params.check_pods:
-                pods = [read_pod(p) for p in await cluster.list_pods(namespace, selector)]
+            listed = await cluster.list_pods(namespace, selector) if params.check_pods else []
+            pods = [read_pod(p) for p in listed]
+            pod_meta = {pod.name: raw.metadata for pod, raw in zip(pods, listed)}
 
         reference = chosen.image or ""
         ref = ImageRef.parse(reference)
         problems = _expectation_problems(params, reference, ref)
+        stamped = _stamped(params)
+        template = deployment.spec.template.metadata
+        problems += _stamp_problems(stamped, template,
+                                    f"deployment {params.deployment} pod template")
         expected_digest = params.digest or ref.digest
         running: list[tuple[str, str, str]] = []  # (pod, image, digest)
         unstarted = 0
@@ -160,6 +197,7 @@ class ImageCheck(CheckKind[ImageParams]):
                 continue
             found = _DIGEST.findall(status.image_id)
             running.append((pod.name, status.image, found[-1] if found else ""))
+            problems += _stamp_problems(stamped, pod_meta.get(pod.name), f"pod {pod.name}")
         for pod_name, image, _ in running:
             if ImageRef.parse(image).canonical != ref.canonical and not ref.digest:
                 problems.append(f"pod {pod_name} runs {image}, expected {reference}")
@@ -186,7 +224,11 @@ class ImageCheck(CheckKind[ImageParams]):
                     "container": chosen.name, "image": reference, "repository": ref.repository,
                     "tag": ref.tag, "digest": digest, "selector": selector,
                     "pods": [{"name": p, "image": i, "digest": d} for p, i, d in running]}
+        seen = {f"{what} {key}": _stamp(template, what, key) for what, key, _ in stamped}
+        if seen:
+            evidence["stamped"] = seen
         lines = [f"deployment {params.deployment} container {chosen.name}: {reference}"]
+        lines += [f"pod template {name}: {value or 'none'}" for name, value in seen.items()]
         lines += [f"pod {p}: {i} ({d or 'no digest'})" for p, i, d in running]
         if problems:
             lines += ["", *problems]
@@ -194,7 +236,7 @@ class ImageCheck(CheckKind[ImageParams]):
             return Outcome.failed(problems[0] + more, details="\n".join(lines),
                                   measurements=measurements, evidence=evidence)
         facts = [f"tag {ref.tag}" if ref.tag else "", f"digest {short_digest(digest)}"
-                 if digest else ""]
+                 if digest else "", *(f"{name} {value}" for name, value in seen.items())]
         facts_text = ", ".join(f for f in facts if f)
         on_pods = f" on {len(running)}/{len(running)} pods" if params.check_pods else ""
         summary = f"{reference}" + (f" ({facts_text})" if facts_text else "") + on_pods

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import math
 import re
 import time
@@ -656,10 +657,18 @@ class ProbeCheck(CheckKind[ProbeParams]):
                                       evidence={"table": table, "values": _jsonable(
                                           params.values), "rolled_back": True})
             row = _jsonable(inserted or {})
+            _register_secret_columns(row, ctx.redactor)
             evidence = {"table": table, "row": row, "rolled_back": True}
-            return _assertions_outcome(params.assertions, row,
-                                       f"inserted a row into {table} and rolled it back",
-                                       evidence=evidence)
+            failures = evaluate(params.assertions, row)
+            details = "\n".join([*failures, *([""] if failures else []),
+                                  *_read_back_lines(table, row, params.assertions, failures)])
+            if failures:
+                return Outcome.failed(_failure_summary(failures), details=details,
+                                      evidence=evidence)
+            summary = f"inserted a row into {table} and rolled it back"
+            if params.assertions:
+                summary += f"; {_plural(len(params.assertions), 'assertion')} held"
+            return Outcome.ok(summary, details=details, evidence=evidence)
 
         return await _with_session(params, ctx, look, action=f"insert into {table}",
                                    privilege="INSERT and SELECT")
@@ -668,6 +677,39 @@ class ProbeCheck(CheckKind[ProbeParams]):
         columns = ", ".join(params.values) or "defaults only"
         return (f"inserts a row ({columns}) into {params.schema_}.{params.table}, rolls it back, "
                 f"and checks {_plural(len(params.assertions), 'assertion')}")
+
+
+# Columns whose values are credentials by their name: registered with the run's redactor
+# when read back, so a generated token shows in no report, log or store.
+_SECRET_COLUMN = re.compile(r"password|passwd|secret|token|api_?key|private_?key|credential",
+                            re.IGNORECASE)
+READ_BACK_NAME_WIDTH = 28
+
+
+def _register_secret_columns(row: dict[str, Any], redactor: Redactor) -> None:
+    for column, value in row.items():
+        if _SECRET_COLUMN.search(column) and isinstance(value, str):
+            redactor.register(value)
+
+
+def _read_back_lines(table: str, row: dict[str, Any], assertions: AssertionList,
+                     failures: list[str]) -> list[str]:
+    """The row as the table filled it in, then each assertion that held: what the report's
+    "Verification" list used to say by hand (`✓ Credit balance: 0 (default)`)."""
+    width = min(READ_BACK_NAME_WIDTH, max((len(c) for c in row), default=0))
+    lines = [f"read back from {table} (then rolled back):"]
+    lines += [f"  {column:<{width}}  {_shown_value(value)}" for column, value in row.items()]
+    held = [a for a in assertions if not evaluate([a], row)] if failures else list(assertions)
+    if held:
+        lines += ["", f"{_plural(len(held), 'assertion')} held:", *(f"  ✓ {a}" for a in held)]
+    return lines
+
+
+def _shown_value(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _insert_statement(params: ProbeParams) -> sql.Composed:

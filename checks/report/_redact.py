@@ -25,5 +25,6 @@ def redact_run(run: RunResult, redactor: Redactor) -> RunResult:
     return replace(run, suite=redactor.redact(run.suite),
                    environment=redactor.redact(run.environment),
                    version=text(run.version), trigger=text(run.trigger),
+                   version_from=text(run.version_from),
                    categories=tuple(redactor.redact(c) for c in run.categories),
                    results=results)

@@ -74,6 +74,7 @@ def render_json(run: RunResult, redactor: Redactor) -> str:
         "suite": safe.suite,
         "environment": safe.environment,
         "version": safe.version,
+        "version_from": safe.version_from,
         "trigger": safe.trigger,
         "started_at": _timestamp(safe.started_at),
         "finished_at": _timestamp(safe.finished_at),

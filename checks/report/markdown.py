@@ -20,6 +20,7 @@ MARKS = {Status.PASS: "✅", Status.FAIL: "❌", Status.ERROR: "⛔", Status.WAR
 LABELS = {Status.PASS: "passed", Status.FAIL: "failed", Status.ERROR: "could not run",
           Status.WARN: "warning", Status.SKIP: "skipped"}
 VERDICT_MARKS = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.CANCELLED: "🛑"}
+PASSED_DETAIL_LINES = 40  # of a passing check's evidence; a problem's is shown whole
 
 # What would turn a target's text into emphasis, a link, HTML, an entity or a table column.
 # An underscore inside a word, or `<` not opening a tag, is left alone: the raw report stays
@@ -67,13 +68,21 @@ def _header(run: RunResult) -> list[str]:
     lines = [f"# Smoke test: {_inline(run.environment)}", "",
              f"- **Date**: {started}",
              f"- **Environment**: {_inline(run.environment)}",
-             f"- **Version**: {_inline(run.version) if run.version else 'unknown'}"]
+             f"- **Version**: {_version(run)}"]
     if run.trigger:
         lines.append(f"- **Trigger**: {_inline(run.trigger)}")
     lines += [f"- **Duration**: {format_duration(run.duration_s)}",
               f"- **Status**: {VERDICT_MARKS[run.verdict]} {run.verdict.value.upper()}: "
               f"{verdict_detail(run)}", ""]
     return lines
+
+
+def _version(run: RunResult) -> str:
+    if not run.version:
+        return "unknown"
+    if run.version_from:  # not the trigger's word: the target's own, as a check read it
+        return f"{_inline(run.version)} (read by {_code(run.version_from)})"
+    return _inline(run.version)
 
 
 def _summary(run: RunResult) -> list[str]:
@@ -126,7 +135,20 @@ def _check_entry(result: CheckResult, descriptions: dict[str, str]) -> list[str]
     if result.measurements:
         shown = ", ".join(_code(m) for m in format_measurements(result.measurements))
         lines.append(f"  - Measurements: {shown}")
+    if result.status is Status.PASS and result.details.strip():
+        # What a passing check saw (the rows read back, the response): the evidence the
+        # hand-written report quoted. A problem's details are under "Issues found" already.
+        lines += [f"  {line}".rstrip() for line in _fenced(_clipped(result.details))]
     return lines
+
+
+def _clipped(text: str) -> str:
+    lines = text.rstrip().split("\n")
+    if len(lines) <= PASSED_DETAIL_LINES:
+        return text
+    more = len(lines) - PASSED_DETAIL_LINES
+    return "\n".join([*lines[:PASSED_DETAIL_LINES],
+                      f"… {more} more line{'s' if more != 1 else ''}"])
 
 
 def _details(run: RunResult, descriptions: dict[str, str]) -> list[str]:

@@ -120,10 +120,10 @@ LOAD_CASES = [
      "'staging: {variables: {...}}'"),
     ("unknown-top-level-field", "environments: {staging: {}}\ncategories: []\nenviroment: x\n",
      "smoketest.yaml:3:1: enviroment: unknown field 'enviroment' (did you mean "
-     "'environments'?); expected one of: suite, defaults, environments, categories"),
+     "'environments'?); expected one of: suite, defaults, environments, categories, version"),
     ("internal-field-in-file", "environments: {staging: {}}\ncategories: []\nbase_dir: /etc\n",
      "smoketest.yaml:3:1: base_dir: unknown field 'base_dir'; expected one of: suite, "
-     "defaults, environments, categories"),
+     "defaults, environments, categories, version"),
     ("unknown-environment-field", "environments:\n  staging:\n    slak: {channel: x}\n"
      "categories: []\n",
      "smoketest.yaml:3:5: environments.staging.slak: unknown field 'slak' (did you mean "

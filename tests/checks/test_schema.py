@@ -127,7 +127,8 @@ def test_schema_is_a_valid_draft_2020_12_schema(test_kinds: None) -> None:
     schema = suite_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == DIALECT
-    assert set(schema["properties"]) == {"suite", "defaults", "environments", "categories"}
+    assert set(schema["properties"]) == {"suite", "defaults", "environments", "categories",
+                                         "version"}
 
 
 def test_example_suite_validates_against_the_schema_and_loads(test_kinds: None) -> None:

@@ -77,9 +77,11 @@ def make_pod(name: str, *, namespace: str = NAMESPACE, labels: dict[str, str] | 
              waiting: tuple[str, str] | None = None,
              terminated: tuple[str, int, str] | None = None,
              last_terminated: tuple[str, int, str] | None = None,
-             replica_set: str = REPLICA_SET, deleting: bool = False) -> dict[str, Any]:
+             replica_set: str = REPLICA_SET, deleting: bool = False,
+             annotations: dict[str, str] | None = None) -> dict[str, Any]:
     """A pod as `kubectl get pod -o json` shows it. `waiting` is (reason, message);
-    `terminated` and `last_terminated` are (reason, exit code, termination message)."""
+    `terminated` and `last_terminated` are (reason, exit code, termination message).
+    `labels` and `annotations` are its template's, as the ReplicaSet copied them."""
     started = _timestamp(age_s)
     if waiting is not None:
         state: dict[str, Any] = {"waiting": {"reason": waiting[0], "message": waiting[1]}}
@@ -102,8 +104,10 @@ def make_pod(name: str, *, namespace: str = NAMESPACE, labels: dict[str, str] | 
     not_ready = ({} if condition == "True" else
                  {"reason": "ContainersNotReady",
                   "message": f"containers with unready status: [{container}]"})
-    extra = ({"deletionTimestamp": _timestamp(0), "deletionGracePeriodSeconds": 30}
-             if deleting else {})
+    extra: dict[str, Any] = ({"deletionTimestamp": _timestamp(0),
+                              "deletionGracePeriodSeconds": 30} if deleting else {})
+    if annotations:
+        extra["annotations"] = dict(annotations)
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": _metadata("Pod", name, namespace, age_s, generateName=f"{replica_set}-",
@@ -157,9 +161,11 @@ def make_deployment(name: str = DEPLOYMENT, *, namespace: str = NAMESPACE, image
                     observed_generation: int | None = None, total: int | None = None,
                     updated: int | None = None, ready: int | None = None,
                     available: int | None = None, progressing: tuple[str, str] | None = None,
-                    paused: bool = False) -> dict[str, Any]:
+                    paused: bool = False, template_labels: dict[str, str] | None = None,
+                    template_annotations: dict[str, str] | None = None) -> dict[str, Any]:
     """A Deployment; replica counts default to a finished rollout. `progressing` is the
-    Progressing condition's (status, reason)."""
+    Progressing condition's (status, reason). `template_labels` are added to the selector's
+    labels on the pod template; `template_annotations` are the template's."""
     updated = replicas if updated is None else updated
     ready = replicas if ready is None else ready
     available = ready if available is None else available
@@ -200,7 +206,9 @@ def make_deployment(name: str = DEPLOYMENT, *, namespace: str = NAMESPACE, image
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
             "template": {
-                "metadata": {"labels": dict(LABELS)},
+                "metadata": {"labels": {**LABELS, **(template_labels or {})},
+                             **({"annotations": dict(template_annotations)}
+                                if template_annotations else {})},
                 "spec": {
                     "containers": [{
                         "name": CONTAINER, "image": image, "imagePullPolicy": "Always",

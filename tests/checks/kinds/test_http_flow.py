@@ -157,9 +157,9 @@ async def test_the_captured_api_key_is_registered_and_never_in_the_outcome(targe
     [api_key] = target.witness.api_keys
     assert not outcome.passed
     assert outcome.summary == "step 'onboard': credit_balance: expected 100, got 0"
-    assert redactor.redact(api_key) == f"[redacted …({len(api_key)} chars)]"
+    assert redactor.redact(api_key) == f"[redacted ({len(api_key)} chars)]"
     assert api_key not in everything_in(outcome)
-    assert f'"api_key": "[redacted …({len(api_key)} chars)]"' in outcome.details
+    assert f'"api_key": "[redacted ({len(api_key)} chars)]"' in outcome.details
     assert target.customer_count == 0  # the key was captured, so cleanup could delete
 
 

@@ -186,7 +186,7 @@ async def test_log_lines_are_redacted_with_the_runs_redactor(cluster: FakeKubern
     outcome = await run_kind("k8s.pods", {"selector": SELECTOR}, ctx)
 
     assert canary not in outcome.details
-    assert "connecting with password [redacted …(25 chars)]" in outcome.details
+    assert "connecting with password [redacted (25 chars)]" in outcome.details
 
 
 def test_describe_says_what_is_checked() -> None:

@@ -29,6 +29,7 @@ def test_json_document_of_a_failing_run() -> None:
         "suite": "platform",
         "environment": "staging",
         "version": "week-2-complete",
+        "version_from": None,
         "trigger": "deploy by @ana",
         "started_at": "2025-10-28T21:37:04.000Z",
         "finished_at": "2025-10-28T21:37:16.340Z",
@@ -69,9 +70,9 @@ def test_json_document_of_a_failing_run() -> None:
 def test_json_keys_come_in_the_documented_order() -> None:
     text = render_json(passing_run(), Redactor())
     document = json.loads(text)
-    assert list(document) == ["schema_version", "suite", "environment", "version", "trigger",
-                              "started_at", "finished_at", "duration_s", "verdict", "counts",
-                              "categories"]
+    assert list(document) == ["schema_version", "suite", "environment", "version",
+                              "version_from", "trigger", "started_at", "finished_at",
+                              "duration_s", "verdict", "counts", "categories"]
     assert document["version"] is None and document["trigger"] is None
     assert document["verdict"] == "passed"
     assert text.endswith("}\n")
