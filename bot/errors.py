@@ -2,7 +2,9 @@
 
     SmokebotError (checks.errors)   base; carries `exit_code` and renders itself for a user
     ├── ConfigError (checks.errors) a suite file or a setting is wrong; exit 2
-    │   └── SettingError            an environment variable has a value of the wrong form
+    │   ├── SettingError            an environment variable has a value of the wrong form
+    │   └── CannotListen            `serve` cannot listen on its --host and --port (in use, not
+    │                               an address of this machine, a port it may not bind)
     ├── QueueUnavailable            Redis (the run queue) cannot be reached; transient
     ├── SlackUnavailable            Slack did not take a call after retries (429, 5xx,
     │                               timeouts, refused): transient, the outbox tries again
@@ -43,7 +45,7 @@ from checks.errors import ConfigError, SmokebotError
 if TYPE_CHECKING:
     from bot.records import Run
 
-__all__ = ["AckInputError", "DuplicateRun", "GroupLookupFailed", "MigrationError",
+__all__ = ["AckInputError", "CannotListen", "DuplicateRun", "GroupLookupFailed", "MigrationError",
            "QueueUnavailable", "RequestRefused", "RunNotFound", "SettingError", "SlackRefused",
            "SlackUnavailable", "StoreError", "StoreUnavailable", "WebhookRejected"]
 
@@ -51,6 +53,10 @@ __all__ = ["AckInputError", "DuplicateRun", "GroupLookupFailed", "MigrationError
 class SettingError(ConfigError):
     """A SMOKEBOT_* setting has a value of the wrong form; the message names the variable and
     what was expected."""
+
+
+class CannotListen(ConfigError):
+    """`smokebot serve` cannot bind its address; the message names it and what to change."""
 
 
 class QueueUnavailable(SmokebotError):

@@ -15,6 +15,10 @@ from slack_bolt.adapter.starlette.async_handler import (
 )
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import (
+    warning_client_prioritized_and_token_skipped,
+    warning_token_skipped,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -27,20 +31,44 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.slack.guard import read_slack_request
 from bot.slack.listeners import register_all
-from checks.errors import UsageError
+from bot.suites import SuiteSource
+from checks.errors import ConfigError, UsageError
+from checks.secrets import Secret
 
-__all__ = ["create_asgi_app", "create_bolt_app"]
+__all__ = ["create_asgi_app", "create_bolt_app", "signing_secret"]
 
 log = logging.getLogger("smokebot.slack")
 
 
-def create_bolt_app(services: Services) -> AsyncApp:
-    settings = services.settings
+class _OmitTokenNotices(logging.Filter):
+    """Bolt warns that its token "will be unused" beside `client`, and "will be ignored" beside
+    `authorize`, whenever a token is set: it reads SLACK_BOT_TOKEN from the environment itself,
+    whatever it is given. Both are what we ask for (one client; a token without auth.test)."""
+
+    NOTICES = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self.NOTICES
+
+
+_OMIT_TOKEN_NOTICES = _OmitTokenNotices()  # one instance: adding it again is a no-op
+
+
+def signing_secret(settings: Settings) -> Secret:
+    """SLACK_SIGNING_SECRET, without which no Slack request can be verified."""
     if settings.slack_signing_secret is None:
         raise UsageError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified")
+    return settings.slack_signing_secret
+
+
+def create_bolt_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")  # the one Bolt would pick by itself
+    bolt_log.addFilter(_OMIT_TOKEN_NOTICES)
     app = AsyncApp(
         client=services.slack,
-        signing_secret=settings.slack_signing_secret.reveal(),
+        logger=bolt_log,
+        signing_secret=signing_secret(settings).reveal(),
         # Respond when the listener returns instead of polling for ack() every 10 ms; our
         # listeners only parse, enqueue and ack, so they return well within Slack's 3 s.
         process_before_response=True,
@@ -76,6 +104,19 @@ async def _probe(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, s
     except (StoreUnavailable, QueueUnavailable) as exc:
         return name, exc.render()
     return name, None
+
+
+async def _probe_suite(suites: SuiteSource) -> tuple[str, str | None]:
+    """Not ready only while no good suite was ever loaded: a refused edit keeps the last good
+    version, with which every command still works."""
+    try:
+        # The load goes on in its thread if this gives up on it (`refresh` shields it).
+        await asyncio.wait_for(suites.refresh(wait=0), READY_TIMEOUT_S)
+    except ConfigError as exc:
+        return "suite", exc.render()
+    except TimeoutError:
+        return "suite", f"{suites.path}: still loading the suite file"
+    return "suite", None
 
 
 def create_asgi_app(settings: Settings, *, services: Services | None = None,
@@ -116,11 +157,11 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> JSONResponse:
-        # Both asked at once, each given READY_TIMEOUT_S: a hung dependency (a stopped Redis,
+        # All asked at once, each given READY_TIMEOUT_S: a hung dependency (a stopped Redis,
         # a PostgreSQL that accepts and never answers) is named, not waited for.
         svc: Services = state["services"]
         answers = await asyncio.gather(_probe("postgres", svc.store.ping),
-                                       _probe("redis", svc.queue.ping))
+                                       _probe("redis", svc.queue.ping), _probe_suite(svc.suites))
         problems = {name: problem for name, problem in answers if problem}
         if problems:
             return JSONResponse({"ready": False, "problems": problems}, status_code=503)
