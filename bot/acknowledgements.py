@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from uuid import UUID
 
-from bot.records import Acknowledgement
+from bot.records import Acknowledgement, AuditAction
 from bot.services import Services
 from bot.slack import render
 from bot.slack.announce import post_in_run_thread
@@ -27,7 +27,7 @@ async def open_acknowledge_modal(services: Services, run_id: UUID, *, user: str,
     if run is None:
         raise UsageError("that run is no longer in the history store")
     decision = await authorize_request(services, run.environment, user, channel,
-                                       action="open-acknowledge", detail={"run_id": str(run_id)})
+                                       action=AuditAction.OPEN_ACKNOWLEDGE, run_id=run_id)
     if not decision.allowed:
         return render.render_refusal(decision.reason)
     failed = [r for r in await services.store.results(run_id) if r.status.is_problem]
@@ -49,9 +49,8 @@ async def record_acknowledgements(services: Services, run_id: UUID, user: str,
         ack = await services.store.add_acknowledgement(
             run.environment, check_id, submission.reason, user, expires_at=expires_at,
             run_id=run_id)
-        await services.store.audit(user, "acknowledge", environment=run.environment,
-                                   allowed=True, detail={"check_id": check_id,
-                                                         "run_id": str(run_id)})
+        await services.store.audit(user, AuditAction.ACKNOWLEDGE, environment=run.environment,
+                                   allowed=True, run_id=run_id, detail={"check_id": check_id})
         await post_in_run_thread(services, run_id, render.render_acknowledged(ack))
         recorded.append(ack)
     return recorded

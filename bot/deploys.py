@@ -54,7 +54,8 @@ def find_environment(suite: Suite, source: str, name: str) -> str | None:
     """The environment whose `deploy:` mapping names `name` under the key of the deploy source
     named `source`; the first in file order if several do. An environment without `deploy:` is
     never run by a webhook; one without the source's key is run by none of its names, unless
-    the source defaults to the environment's own name (the generic webhook)."""
+    the source defaults to the environment's own name (GitHub and the generic webhook; `github:
+    []` opts out)."""
     found = source_named(source)
     for env_name, env in suite.environments.items():
         if env.deploy is None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from uuid import UUID
 
 from bot.deploys import with_rollout_wait
-from bot.records import OutboxMessage, Run
+from bot.records import OutboxMessage, Run, TriggerKind
 from bot.services import Services
 from bot.slack import render
 from bot.slack.announce import announce_ended
@@ -53,8 +53,7 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         # Nothing was posted yet: without this, a deploy's run would end unseen in Slack.
         await announce_ended(services, run.id)
         return ended
-    mention = suite.environments[run.environment].slack.mention_on_failure \
-        if run.deploy else None
+    mention = suite.environments[run.environment].slack.failure_mention(_mention_trigger(run))
     live = LiveRun(services, run, run_view(run, total=len(plan.checks),
                                             categories=plan.categories, mention=mention))
     await live.start()
@@ -69,6 +68,15 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
 
     # None when the run was ended meanwhile (superseded, cancelled): its messages say so.
     return await store.finish_run(run.id, result, messages=messages)
+
+
+def _mention_trigger(run: Run) -> str:
+    """What started the run, as the suite's `mention_on_failure.triggers` names it."""
+    if run.deploy is not None or run.trigger_kind is TriggerKind.WEBHOOK:
+        return "deploy"
+    if run.rerun_of is not None:
+        return "rerun"
+    return run.trigger_kind.value  # "slash"; a CLI run's is in no list
 
 
 async def _run_with_progress(services: Services, run: Run, plan: RunPlan, live: LiveRun,
@@ -100,7 +108,8 @@ async def _ending_context(services: Services, run: Run, plan: RunPlan, result: R
         categories=plan.categories, results=result.results, known=known, mention=mention,
         report_markdown=markdown,
         report_filename=f"smoke-{run.environment}-{str(run.id)[:8]}.md",
-        report_title=f"Smoke test report: {run.environment}")
+        report_title=f"Smoke test report: {run.environment}",
+        read_version=result.version if result.version_from else None)
 
 
 async def _known_states(services: Services, run: Run,
@@ -114,5 +123,8 @@ async def _known_states(services: Services, run: Run,
         run.environment, now)}
     previous = await services.store.previous_failures(
         run.environment, [p.check_id for p in problems], run.id)
-    return {p.check_id: render.known_state(acks.get(p.check_id), previous.get(p.check_id))
+    linked = any(p.channel and p.thread_ts for p in previous.values())
+    workspace = await services.workspace_url() if linked else None
+    return {p.check_id: render.known_state(acks.get(p.check_id), previous.get(p.check_id),
+                                           workspace_url=workspace)
             for p in problems}

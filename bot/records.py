@@ -1,5 +1,6 @@
 """The records that cross `bot/`'s modules: runs and what is known of them, Slack messages,
-acknowledgements, audit entries, outbox messages and webhook deliveries, with their str enums.
+acknowledgements, audit entries, outbox messages, webhook deliveries and the start requests a
+confirmation carries, with their str enums.
 
 Frozen dataclasses; this module imports nothing of `bot/`, so every module may import it
 (rq keeps `JobStatus` with the job: a status is spelled once, here, and never as a string
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,9 +22,9 @@ from uuid import UUID
 from checks.errors import UsageError
 from checks.results import Status, Verdict
 
-__all__ = ["Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry", "OutboxMessage", "PreviousFailure",
+__all__ = ["Acknowledgement", "AuditAction", "AuditEntry", "DeployFacts", "OutboxEntry", "OutboxMessage", "PreviousFailure",
            "Run", "RunCounts", "RunRequest", "RunStart", "RunStatus", "RunTicket", "SlackMessage",
-           "SlackMessageKind", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
+           "SlackMessageKind", "StartRequest", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
            "as_uuid"]
 
 
@@ -51,6 +54,21 @@ class TriggerKind(str, enum.Enum):
     MENTION = "mention"
     WEBHOOK = "webhook"
     CLI = "cli"
+
+
+class AuditAction(str, enum.Enum):
+    """What an audit entry records. A refusal is the action asked for with allowed=false and
+    the reason in its detail; the entries about a run carry its id (`AuditEntry.run_id`)."""
+
+    RUN = "run"  # a person's request started a run
+    JOIN = "join"  # a request found its environment being tested and joined that run
+    RERUN = "rerun"  # a re-run (button or mention) started; detail.rerun_of is the original
+    CONFIRM_REQUESTED = "confirm-requested"  # a confirming environment asked to confirm first
+    CONFIRMED = "confirmed"  # the confirmation's button; run, rerun or join follows
+    CONFIRM_CANCELLED = "confirm-cancelled"  # the confirmation's Cancel button
+    CANCEL = "cancel"  # `/smoketest cancel` of an active run
+    OPEN_ACKNOWLEDGE = "open-acknowledge"  # the Acknowledge button (opens the modal)
+    ACKNOWLEDGE = "acknowledge"  # one failing check acknowledged by the modal's submission
 
 
 class SlackMessageKind(str, enum.Enum):
@@ -218,10 +236,57 @@ class AuditEntry:
     id: int
     at: datetime
     actor: str
-    action: str
+    action: str  # an AuditAction's value (older entries may hold others)
     environment: str | None
     allowed: bool
     detail: dict[str, Any]
+    run_id: UUID | None = None  # the run it is about, when there is one
+
+
+def _request_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """What a person asked to start, as a confirmation's buttons carry it: `/smoketest ENV
+    [filters]` (SLASH), Re-run failed or Re-run all (BUTTON) or `@smokebot rerun` (MENTION)
+    of run `rerun_of`. `request_id` ties the confirmation's audit entries to the run's."""
+
+    environment: str
+    trigger: TriggerKind
+    filters: tuple[str, ...] = ()  # a re-run's are the original's, read when it starts
+    rerun_of: UUID | None = None
+    only_failed: bool = False
+    request_id: str = field(default_factory=_request_id)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trigger", TriggerKind(self.trigger))
+        object.__setattr__(self, "filters", tuple(self.filters))
+        if self.rerun_of is not None:
+            object.__setattr__(self, "rerun_of", as_uuid(self.rerun_of))
+
+    def to_json(self) -> str:
+        value: dict[str, Any] = {"environment": self.environment, "filters": list(self.filters),
+                                 "trigger": self.trigger.value, "request": self.request_id}
+        if self.rerun_of is not None:
+            value.update(rerun_of=str(self.rerun_of), only_failed=self.only_failed)
+        return json.dumps(value, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> StartRequest:
+        """Also reads the `{"environment", "filters"}` of confirmations shown before re-runs
+        were confirmed too. Raises UsageError for anything else."""
+        try:
+            value = json.loads(text)
+            return cls(environment=str(value["environment"]),
+                       trigger=TriggerKind(value.get("trigger", TriggerKind.SLASH.value)),
+                       filters=tuple(str(f) for f in value.get("filters", ())),
+                       rerun_of=value.get("rerun_of"),
+                       only_failed=bool(value.get("only_failed", False)),
+                       request_id=str(value.get("request") or _request_id()))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise UsageError(f"this confirmation cannot be read ({exc}); ask again") from exc
 
 
 @dataclass(frozen=True)

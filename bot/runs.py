@@ -7,11 +7,13 @@ transaction whether it joins the run already going for the environment or starts
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from bot import deadline
 from bot.errors import QueueUnavailable
-from bot.records import RunTicket
+from bot.records import AuditAction, RunTicket
 from bot.services import Services
 from bot.store import DeployFacts, RunRequest, TriggerKind
 from checks.errors import UsageError
@@ -28,12 +30,14 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
                       requested_by: str | None = None, channel: str | None = None,
                       deploy: DeployFacts | None = None, rerun_of: UUID | None = None,
                       idempotency_key: str | None = None,
-                      response_url: str | None = None) -> RunTicket:
+                      response_url: str | None = None, audit_start: AuditAction | None = None,
+                      audit_detail: Mapping[str, Any] | None = None) -> RunTicket:
     """Raises UsageError (unknown environment, bad filter: the message lists the choices),
     DuplicateRun (the idempotency key was used), StoreUnavailable or QueueUnavailable (the
     caller tells the user to try again). `response_url` (a Slack trigger's) is kept for the
     worker of a started run, which tells the requester through it when it cannot post in the
-    channel; a joined run's requester hears from the reply alone."""
+    channel; a joined run's requester hears from the reply alone. A join is audited as such;
+    a started run as `audit_start` when given, both with `audit_detail` (Store.start_or_join)."""
     suite = services.suites.current()
     if environment not in suite.environments:
         raise UsageError(f"unknown environment '{environment}'; expected one of: "
@@ -43,7 +47,8 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
     ticket = await store.start_or_join(RunRequest(
         environment=environment, trigger_kind=trigger_kind, trigger_detail=trigger_detail,
         requested_by=requested_by, filters=filters, channel=channel, deploy=deploy,
-        suite=suite.suite, rerun_of=rerun_of, idempotency_key=idempotency_key))
+        suite=suite.suite, rerun_of=rerun_of, idempotency_key=idempotency_key),
+        audit_start=audit_start, audit_detail=audit_detail)
     if ticket.joined:
         return ticket
     run_id = str(ticket.run.id)

@@ -17,6 +17,7 @@ from bot.queue import RunQueue
 from bot.settings import Settings
 from bot.slack.client import create_slack_client
 from bot.slack.usergroups import GroupMembersCache
+from bot.slack.workspace import WorkspaceUrl
 from bot.store import Store
 from bot.suites import SuiteSource
 from checks.redact import Redactor
@@ -37,6 +38,7 @@ class Services:
     suites: SuiteSource
     redactor: Redactor = field(default_factory=Redactor)
     group_members: GroupMembersCache = field(default_factory=GroupMembersCache)
+    workspace: WorkspaceUrl = field(default_factory=WorkspaceUrl)
     # Delivers runs' messages; retries nothing by itself (bot/slack/client.py says why).
     sender: AsyncWebClient = None  # type: ignore[assignment]
     _migrating: asyncio.Task[None] | None = None
@@ -65,6 +67,11 @@ class Services:
                 log.warning("migrations not applied at start-up: %s", exc.render())
                 services._migrating = asyncio.create_task(_migrate_until_done(store))
         return services
+
+    async def workspace_url(self) -> str | None:
+        """The workspace's URL for permalinks (auth.test's, once per process), or None while
+        Slack has not said; asked with the sender, which never retries by itself."""
+        return await self.workspace.get(self.sender)
 
     def in_background(self, work: Coroutine[Any, Any, Any], what: str) -> None:
         """Runs `work` without waiting for it, free of the request's deadline; its failure is

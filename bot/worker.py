@@ -259,8 +259,11 @@ class _Supervisor:
         ended: Run | None = None
         try:
             if ending is _Ending.CANCELLED:
+                asked = await self.store.get_run(run_id)  # who asked, noted by cancel_runs
+                who = (asked.status_reason if asked is not None and asked.status_reason
+                       else "cancelled on request")
                 ended = await self.store.mark_cancelled(
-                    run_id, f"cancelled on request; it did not stop within "
+                    run_id, f"{who}; it did not stop within "
                             f"{self.options.cancel_grace_s:g} s, so it was cut short")
             elif ending is _Ending.TIMED_OUT:
                 ended = await self.store.mark_error(

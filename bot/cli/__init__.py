@@ -3,7 +3,8 @@
     _engine.py    run, validate, list, schema    a suite, from a terminal or CI
     _service.py   serve, worker, migrate         the bot's processes
     _history.py   history, deliveries            what the history store holds
-    _store.py     (migrate, history, deliveries) one query of the history store, then close it
+    _audit.py     audit                          who asked for, confirmed or was refused what
+    _store.py     (migrate, history, ..., audit) one query of the history store, then close it
     _group.py     the `smokebot` group           --debug, --version, and which commands it holds
     _bridge.py    every command's errors         one message on stderr and the exit code
 """

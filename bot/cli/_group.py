@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bot.cli._audit import audit
 from bot.cli._bridge import BridgedGroup
 from bot.cli._engine import list_checks, run, schema, validate
 from bot.cli._history import deliveries, history
@@ -18,7 +19,8 @@ def cli() -> None:
     """Smoke-test a deployed environment and report what works and what does not."""
 
 
-for command in (run, validate, list_checks, schema, serve, worker, migrate, history, deliveries):
+for command in (run, validate, list_checks, schema, serve, worker, migrate, history, deliveries,
+                audit):
     cli.add_command(command)
 
 

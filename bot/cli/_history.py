@@ -3,30 +3,137 @@ webhooks and what each started)."""
 
 from __future__ import annotations
 
+import asyncio
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+from uuid import UUID
+
 import click
 
+from bot.cli._engine import config_option
 from bot.cli._store import query_store
-from bot.records import WebhookOutcome
+from bot.records import Run, SlackMessage, WebhookOutcome
+from bot.settings import Settings
+from bot.suites import load_suite
 from bot.webhooks.sources import source_names
+from checks.errors import UsageError
+from checks.report._text import one_line
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 __all__ = ["deliveries", "history"]
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_MARKUP = re.compile(r"<([^<>\s][^<>]*)>")  # Slack's <@U0…>, <#C0…|name>, <url|label>, <!here>
+_ENDED_EARLY = ("cancelled", "interrupted", "superseded", "error")
 
 
 @click.command()
 @click.argument("environment", required=False)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-def history(environment: str | None, limit: int) -> None:
-    """The last runs, with verdicts, triggers and deployed versions."""
-    runs = query_store(lambda store: store.recent_runs(environment, limit=limit))
+@config_option
+def history(environment: str | None, limit: int, config: str | None) -> None:
+    """The last runs: verdict, failed count, trigger, deployed version, Slack thread."""
+    settings = Settings.from_env()
+    runs, links = query_store(lambda store: _runs_and_links(store, environment, limit))
     if not runs:
-        click.echo("no runs yet")
+        if environment is not None:  # a typo must not read as an environment never tested
+            _known_environment(config or settings.config_path, environment)
+        click.echo("No runs yet.")
+        return
+    workspace = asyncio.run(_workspace_url(settings)) if links else None
+    for line in _history_lines(runs, links, workspace_url=workspace):
+        click.echo(line)
+
+
+async def _runs_and_links(store: Store, environment: str | None,
+                          limit: int) -> tuple[list[Run], dict[UUID, SlackMessage]]:
+    runs = await store.recent_runs(environment, limit=limit)
+    return runs, await store.summary_messages([r.id for r in runs])
+
+
+def _known_environment(config_path: str, environment: str) -> None:
+    """Raises UsageError, naming the suite file's environments, for one it does not have (an
+    environment that has runs is known, even if the file no longer lists it)."""
+    names = list(load_suite(config_path).environments)
+    if environment in names:
+        return
+    hint = difflib.get_close_matches(environment, names, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise UsageError(f"unknown environment '{environment}'{suggestion}; expected one of: "
+                     f"{', '.join(names)}")
+
+
+async def _workspace_url(settings: Settings) -> str | None:
+    """auth.test's URL, for links into the workspace; None (links go through slack.com)
+    without a bot token or when Slack does not answer."""
+    if settings.slack_bot_token is None:
+        return None
+    from bot.slack.client import create_slack_client  # here: only a history with links asks
+    from bot.slack.workspace import WorkspaceUrl
+
+    return await WorkspaceUrl().get(create_slack_client(settings, retries=0))
+
+
+def _history_lines(runs: Sequence[Run], links: Mapping[UUID, SlackMessage], *,
+                  workspace_url: str | None = None) -> list[str]:
+    """The runs as plain text for a terminal, a header first: when, run, environment,
+    status, passed of total, failed, then the trigger (Slack markup made plain), version,
+    why it ended early, and the link to its Slack thread."""
+    width = max(11, min(24, max(len(r.environment) for r in runs)))
+    lines = [f"{'When':<16}  {'Run':<8}  {'Environment':<{width}}  {'Status':<11}  "
+             f"{'Passed':>7}  {'Failed':>6}  Trigger"]
     for run in runs:
-        version = run.deploy.version or run.deploy.commit if run.deploy else None
         counts = run.counts
-        click.echo(f"{run.created_at:%Y-%m-%d %H:%M} {str(run.id)[:8]} {run.environment:<12} "
-                   f"{run.status.value:<11} {counts.passed}/{counts.total} passed  "
-                   f"{run.trigger_detail or run.trigger_kind.value}"
-                   + (f"  version {version}" if version else ""))
+        line = (f"{run.created_at:%Y-%m-%d %H:%M}  {str(run.id)[:8]}  "
+                f"{run.environment:<{width}}  {run.status.value:<11}  "
+                f"{f'{counts.passed}/{counts.total}':>7}  {counts.failed + counts.errors:>6}  ")
+        line += "  ".join(_details(run, links.get(run.id), workspace_url))
+        lines.append(line.rstrip())
+    return lines
+
+
+def _details(run: Run, summary: SlackMessage | None, workspace_url: str | None) -> list[str]:
+    trigger = run.trigger_detail or run.trigger_kind.value
+    if run.requested_by and _USER_ID.match(run.requested_by) and "<@" not in trigger:
+        trigger += f" by <@{run.requested_by}>"
+    parts = [_plain_text(trigger)]
+    version = (run.deploy.version or run.deploy.commit) if run.deploy else None
+    if version:
+        parts.append(f"version {one_line(version)}")
+    if run.status.value in _ENDED_EARLY and run.status_reason:
+        parts.append(f"({_plain_text(run.status_reason)})")
+    if summary is not None:
+        from bot.slack.render import permalink  # here: other commands need no Block Kit
+
+        parts.append("thread " + permalink(summary.channel, summary.ts, summary.thread_ts,
+                                           workspace_url=workspace_url))
+    return parts
+
+
+def _plain_text(text: str) -> str:
+    """Slack markup as a terminal shows it: `<@U0123>` as @U0123 (or @name when the markup
+    carries one), channels as #name, links as their label and URL, entities unescaped."""
+    plain = _MARKUP.sub(_plain_markup, one_line(text))
+    return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _plain_markup(match: re.Match[str]) -> str:
+    target, _, label = match.group(1).partition("|")
+    if target.startswith("@"):
+        return f"@{label.lstrip('@') or target[1:]}"
+    if target.startswith("#"):
+        return f"#{label or target[1:]}"
+    if target.startswith("!date^"):
+        return label or target
+    if target.startswith("!subteam^"):
+        return f"@{label.lstrip('@') or target.removeprefix('!subteam^')}"
+    if target.startswith("!"):
+        return f"@{label or target[1:].split('^')[0]}"
+    return f"{label} ({target})" if label and label != target else target
 
 
 @click.command()

@@ -7,7 +7,7 @@ for a run the worker ended (interrupted, errored, superseded), the summary and a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.records import OutboxMessage, Run, SlackMessageKind, TriggerKind
 from bot.slack import render
@@ -18,8 +18,10 @@ __all__ = ["EndingContext", "ending_messages", "interruption_messages", "notice_
 
 
 def run_view(run: Run, *, total: int, categories: tuple[str, ...],
-             results: tuple[CheckResult, ...] = (), mention: str | None = None) -> render.RunView:
-    """The summary's view of a run, from its record and the results known so far."""
+             results: tuple[CheckResult, ...] = (), mention: str | None = None,
+             acknowledged: tuple[str, ...] = ()) -> render.RunView:
+    """The summary's view of a run, from its record and the results known so far;
+    `acknowledged`: the failed checks someone said are known."""
     deploy = run.deploy
     trigger = run.trigger_detail or run.trigger_kind.value
     if run.requested_by and run.trigger_kind is TriggerKind.SLASH:
@@ -33,7 +35,7 @@ def run_view(run: Run, *, total: int, categories: tuple[str, ...],
         total=total, results=results, categories=categories,
         started_at=run.started_at, finished_at=run.finished_at,
         superseded_by=str(run.superseded_by) if run.superseded_by else None,
-        mention=mention, interrupted_reason=run.status_reason)
+        mention=mention, interrupted_reason=run.status_reason, acknowledged=acknowledged)
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,16 @@ class EndingContext:
     report_markdown: str | None
     report_filename: str
     report_title: str
+    read_version: str | None = None  # the run's version as a check read it (RunResult)
 
 
 def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
     """The final summary, one reply per problem, the mention and the report."""
+    acknowledged = tuple(check_id for check_id, known in context.known.items()
+                         if known is not None and known.kind is render.KnownKind.ACKNOWLEDGED)
     view = run_view(run, total=context.total, categories=context.categories,
-                    results=context.results, mention=context.mention)
+                    results=context.results, mention=context.mention, acknowledged=acknowledged)
+    view = replace(view, read_version=context.read_version)
     messages = [_summary(context.channel, render.render_summary(view), context.reply_under)]
     problems = [r for r in context.results if r.check_id in context.known]
     for result in problems:

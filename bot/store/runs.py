@@ -19,6 +19,7 @@ from uuid import UUID
 
 from bot.errors import DuplicateRun
 from bot.records import (
+    AuditAction,
     OutboxMessage,
     PreviousFailure,
     Run,
@@ -59,13 +60,16 @@ class RunsTable(StoreBase):
         async with self._connection() as conn, one_active_run(request.environment):
             return await insert_run(conn, request)
 
-    async def start_or_join(self, request: RunRequest) -> RunTicket:
+    async def start_or_join(self, request: RunRequest, *, audit_start: AuditAction | None = None,
+                            audit_detail: Mapping[str, Any] | None = None) -> RunTicket:
         """Starts the requested run, or joins the environment's active run: the one decision.
 
         In one transaction under the environment's lock: if a run of the environment is queued
         or running, the join is written to the audit log (action "join", the requester as
         actor, the joined run and the trigger as detail) and that run comes back with
-        `joined=True`; otherwise the request's run is recorded, queued, with `joined=False`.
+        `joined=True`; otherwise the request's run is recorded, queued, with `joined=False`,
+        and audited as `audit_start` when given (a person's request: "run" or "rerun").
+        `audit_detail` adds facts to either entry (the channel, the confirmation's request).
         Both statements go to PostgreSQL as one pipeline, one round trip (the web process
         acks Slack within 3 s): PostgreSQL runs the statements before a pipeline's Sync as
         one implicit transaction, so the lock holds until the decision is committed, and an
@@ -75,9 +79,10 @@ class RunsTable(StoreBase):
         recorded)."""
         params = {**run_values(request),
                   "actor": request.requested_by or request.trigger_kind.value,
+                  "start_action": audit_start.value if audit_start else None,
                   "audit": jsonb({"trigger": request.trigger_kind.value,
                                   "trigger_detail": request.trigger_detail,
-                                  "filters": list(request.filters)})}
+                                  "filters": list(request.filters), **(audit_detail or {})})}
         async with self._connection() as conn, one_active_run(request.environment):
             async with conn.pipeline():  # no BEGIN and COMMIT: each would cost a round trip
                 await lock_environment(conn, self._schema, request.environment)
@@ -151,6 +156,8 @@ class RunsTable(StoreBase):
             await _upsert_results(conn, run_uuid, result.results)
             cursor = await conn.execute(
                 "UPDATE runs SET status = %(status)s, verdict = %(status)s, finished_at = now(),"
+                # Who asked to cancel (note_cancel_request) stays only if the run was cancelled.
+                " status_reason = CASE WHEN %(status)s = 'cancelled' THEN status_reason END,"
                 " started_at = coalesce(started_at, %(started)s), suite = coalesce(suite,"
                 " %(suite)s), passed_count = %(passed)s, failed_count = %(failed)s,"
                 " error_count = %(errors)s, skipped_count = %(skipped)s,"
@@ -182,6 +189,16 @@ class RunsTable(StoreBase):
         by = as_uuid(by_run_id)
         return await self._end_run(run_id, RunStatus.SUPERSEDED,
                                    reason or f"superseded by run {by}", superseded_by=by)
+
+    async def note_cancel_request(self, run_id: UUID | str, reason: str) -> bool:
+        """Records who asked to cancel a running run (`cancelled by <@U…>`) as its reason, for
+        the summary its worker writes when it stops it (`finish_run` keeps the reason only
+        if the run ends cancelled). False if the run is not running."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(
+                "UPDATE runs SET status_reason = %s WHERE id = %s AND status = 'running'"
+                " RETURNING id", (clean_text(reason), as_uuid(run_id)))
+            return await cursor.fetchone() is not None
 
     async def mark_cancelled(self, run_id: UUID | str, reason: str) -> Run | None:
         """queued|running -> cancelled. A worker cancelling its own run calls `finish_run` with
@@ -352,10 +369,15 @@ WITH active AS (
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING *
 ), joined AS (
-    INSERT INTO audit_log (actor, action, environment, allowed, detail)
-    SELECT %(actor)s::text, 'join', %(environment)s::text, true,
+    INSERT INTO audit_log (actor, action, environment, allowed, run_id, detail)
+    SELECT %(actor)s::text, 'join', %(environment)s::text, true, active.id,
            %(audit)s::jsonb || jsonb_build_object('run_id', active.id::text)
     FROM active WHERE NOT EXISTS (SELECT FROM used_key)
+), audited_start AS (
+    INSERT INTO audit_log (actor, action, environment, allowed, run_id, detail)
+    SELECT %(actor)s::text, %(start_action)s::text, %(environment)s::text, true, started.id,
+           %(audit)s::jsonb || jsonb_build_object('run_id', started.id::text)
+    FROM started WHERE %(start_action)s::text IS NOT NULL
 )
 SELECT 'started' AS outcome, * FROM started
 UNION ALL SELECT 'joined', * FROM active WHERE NOT EXISTS (SELECT FROM used_key)

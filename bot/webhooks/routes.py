@@ -203,14 +203,15 @@ async def _reject(request: Request, source: DeploySource, delivery_id: str | Non
 
 
 def _answer(delivery: WebhookDelivery, status: int = 202) -> JSONResponse:
-    """The delivery's outcome; a redelivery gets 200 and the first delivery's outcome."""
+    """The delivery's outcome. A redelivery gets the first answer again: its status and
+    outcome, with `redelivery: true` (a sender may treat 200 and 202 differently)."""
     body: dict[str, Any] = {"outcome": delivery.outcome.value,
                             "message": f"{delivery.outcome.value}: {delivery.reason}",
                             "delivery_id": delivery.delivery_id,
                             "environment": delivery.environment,
                             "run_id": str(delivery.run_id) if delivery.run_id else None,
                             "redelivery": not delivery.is_new}
-    return JSONResponse(body, status_code=status if delivery.is_new else 200)
+    return JSONResponse(body, status_code=status)
 
 
 def _recorded_headers(source: DeploySource, request: Request) -> dict[str, str]:

@@ -42,7 +42,10 @@ class DeploySource:
     delivery_header: str | None = None  # the sender's delivery id, kept with a rejection too
     recorded_headers: tuple[str, ...] = ()  # lowercase; kept with the delivery, besides the
     #                                         common ones (never a signature or a token)
-    own_name_by_default: bool = False  # no key under `deploy:`: the environment's own name
+    # No key under `deploy:`: the environment's own name. Right where the sender names
+    # environments as people do (GitHub's `staging`, the generic webhook's); not for Argo CD,
+    # whose applications are named per service (`shop-staging`), so a default would only guess.
+    own_name_by_default: bool = False
 
     @property
     def path(self) -> str:
@@ -55,7 +58,7 @@ _BUILT_IN = (
                  secret_env="SMOKEBOT_GITHUB_WEBHOOK_SECRET",
                  verify=github.verify, parse=github.parse,
                  delivery_header=github.DELIVERY_HEADER,
-                 recorded_headers=github.RECORDED_HEADERS),
+                 recorded_headers=github.RECORDED_HEADERS, own_name_by_default=True),
     DeploySource(name=argocd.NAME, label="Argo CD", mapping_key="argocd",
                  environment_noun="Argo CD application",
                  secret_env="SMOKEBOT_ARGOCD_WEBHOOK_SECRET",

@@ -71,3 +71,10 @@ async def test_nothing_active_says_so_for_the_environment_asked_about(
     assert (await cancel_runs(services, None, ALICE, CHANNEL)).text == \
         "Nothing is queued or running."
     assert await services.store.recent_audit() == []
+
+
+async def test_who_cancelled_a_running_run_is_noted_for_its_summary(services: Services) -> None:
+    run = await _queued(services, "staging")
+    await services.store.mark_running(run.id, "worker-1")
+    await cancel_runs(services, "staging", ALICE, CHANNEL)
+    assert await _status(services, run) == (RunStatus.RUNNING, f"cancelled by <@{ALICE}>")

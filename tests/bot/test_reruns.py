@@ -1,6 +1,7 @@
 """Re-running a run without Slack's payloads: from its buttons (failed checks only, or all)
 and from its thread, each under the environment's rules and audited as a `rerun`, against
-this machine's PostgreSQL and Redis and the Slack emulator."""
+this machine's PostgreSQL and Redis and the Slack emulator. A mention's answer is the message
+told to the person alone (the listener posts it ephemerally)."""
 
 from __future__ import annotations
 
@@ -75,9 +76,12 @@ async def test_rerun_failed_runs_only_the_failed_and_errored_checks_where_the_ru
     assert await services.queue.queued_run_ids() == [str(rerun.id)]
     assert await services.queue.response_url(str(rerun.id)) == RESPONSE_URL
     [entry] = await _audit(services, 1)
-    assert (entry.actor, entry.action, entry.environment, entry.allowed, entry.detail) == (
-        ALICE, "rerun", "staging", True,
-        {"channel": ELSEWHERE, "reason": "", "rerun_of": str(original.id)})
+    assert (entry.actor, entry.action, entry.environment, entry.allowed, entry.run_id) == (
+        ALICE, "rerun", "staging", True, rerun.id)
+    assert entry.detail == {
+        "channel": ELSEWHERE, "run_id": str(rerun.id), "rerun_of": str(original.id),
+        "only_failed": True, "filters": ["health", "version"], "trigger": "button",
+        "trigger_detail": f"Re-run failed by <@{ALICE}>", "request": entry.detail["request"]}
 
 
 async def test_rerun_all_repeats_the_runs_own_filters(services: Services) -> None:
@@ -133,9 +137,9 @@ async def test_a_mention_in_a_runs_thread_reruns_it_and_says_nothing_more(
         ("health",), original.id, CHANNEL, TriggerKind.MENTION,
         f"@smokebot rerun by <@{ALICE}>", ALICE)
     [entry] = await _audit(services, 1)
-    assert (entry.actor, entry.action, entry.environment, entry.allowed, entry.detail) == (
-        ALICE, "rerun", "staging", True,
-        {"channel": CHANNEL, "reason": "", "rerun_of": str(original.id), "via": "mention"})
+    assert (entry.actor, entry.action, entry.environment, entry.allowed, entry.run_id) == (
+        ALICE, "rerun", "staging", True, rerun.id)
+    assert (entry.detail["rerun_of"], entry.detail["trigger"]) == (str(original.id), "mention")
 
 
 async def test_a_mention_while_the_environment_is_being_tested_joins_and_says_so(
@@ -147,15 +151,14 @@ async def test_a_mention_while_the_environment_is_being_tested_joins_and_says_so
 
     said = await request_thread_rerun(services, CHANNEL, thread_ts, ALICE)
 
-    assert said == "staging is already being tested; its summary will show here."
+    assert said == render.render_joined("staging")
     assert [r.id for r in await services.store.active_runs()] == [going.id]
 
 
 async def test_a_mention_outside_a_runs_thread_says_where_to_mention(
         services: Services) -> None:
     said = await request_thread_rerun(services, CHANNEL, "1700000000.000100", ALICE)
-    assert said == ("This thread is not a smoke test run's; mention me in a run's thread to "
-                    "re-run it.")
+    assert said == render.render_mention_help()
     assert await services.store.active_runs() == []
     assert await services.store.recent_audit() == []
 
@@ -165,6 +168,6 @@ async def test_a_mention_by_someone_the_environment_does_not_allow_is_refused_in
     original = await _ended_run(services, "production")
     thread_ts = await _summary_ts(services, original)
     said = await request_thread_rerun(services, CHANNEL, thread_ts, OUTSIDER)
-    assert said == "Not allowed: only the listed users may test production."
+    assert said == render.render_refusal("only the listed users may test production.")
     assert await services.store.active_runs() == []
     assert await audit_log(services, 1) == [(OUTSIDER, "rerun", "production", False)]

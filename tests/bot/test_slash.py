@@ -9,11 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.records import AuditEntry, RunRequest, RunStatus, SlackMessageKind, TriggerKind
+from bot.records import (
+    AuditEntry,
+    RunRequest,
+    RunStatus,
+    SlackMessageKind,
+    StartRequest,
+    TriggerKind,
+)
 from bot.services import Services
 from bot.slack import render
 from bot.slack.render.replies import render_queued
-from bot.slash import answer_smoketest, request_confirmed_run
+from bot.slash import answer_smoketest
+from bot.start_requests import start_confirmed
 from checks.errors import UsageError
 from tests.bot.services_support import (
     CHANNEL,
@@ -93,7 +101,10 @@ async def test_a_run_is_queued_with_who_asked_and_the_reply_says_so(services: Se
     [entry] = await _audit(services, 1)
     assert (entry.actor, entry.action, entry.environment, entry.allowed) == (
         ALICE, "run", "staging", True)
-    assert entry.detail == {"channel": CHANNEL, "reason": "", "filters": ["health"]}
+    assert entry.run_id == run.id
+    assert entry.detail == {"channel": CHANNEL, "run_id": str(run.id), "filters": ["health"],
+                            "trigger": "slash", "trigger_detail": "/smoketest staging health",
+                            "request": entry.detail["request"]}
 
 
 async def test_a_second_request_joins_the_run_and_links_its_summary(
@@ -106,7 +117,8 @@ async def test_a_second_request_joins_the_run_and_links_its_summary(
 
     again = await answer_smoketest(services, "staging", user=OUTSIDER, channel=CHANNEL)
 
-    assert again == render.render_joined("staging", render.permalink(CHANNEL, posted["ts"]))
+    assert again == render.render_joined("staging", render.permalink(
+        CHANNEL, posted["ts"], workspace_url="https://smokebot-test.slack.com/"))
     assert [r.id for r in await services.store.active_runs()] == [run.id]
     assert await services.queue.queued_run_ids() == [str(run.id)]
 
@@ -122,32 +134,39 @@ async def test_someone_production_does_not_allow_is_refused_and_nothing_starts(
 async def test_a_protected_environment_asks_to_confirm_before_anything_starts(
         services: Services) -> None:
     reply = await answer_smoketest(services, "production health", user=ALICE, channel=CHANNEL)
-    assert reply == render.render_confirm_production("production", ["health"])
+    [entry] = await _audit(services, 1)
+    request = StartRequest("production", TriggerKind.SLASH, ("health",),
+                           request_id=entry.detail["request"])
+    assert reply == render.render_confirm_production("production", ["health"],
+                                                     value=request.to_json())
     assert await services.store.active_runs() == []
-    assert await audit_log(services, 1) == [(ALICE, "run", "production", True)]
+    assert (entry.actor, entry.action, entry.environment, entry.allowed, entry.run_id) == (
+        ALICE, "confirm-requested", "production", True, None)
 
 
 async def test_the_confirmed_run_is_authorized_again_audited_as_confirmed_and_queued(
         services: Services) -> None:
-    reply = await request_confirmed_run(services, "production", ["health"], user=ALICE,
-                                        channel=CHANNEL, response_url=RESPONSE_URL)
+    request = StartRequest("production", TriggerKind.SLASH, ("health",), request_id="r1")
+    reply = await start_confirmed(services, request, user=ALICE, channel=CHANNEL,
+                                  response_url=RESPONSE_URL)
 
     [run] = await services.store.active_runs()
     assert reply == render_queued("production", run.id)
     assert (run.trigger_kind, run.trigger_detail, run.requested_by, run.filters) == (
         TriggerKind.SLASH, "/smoketest production health (confirmed)", ALICE, ("health",))
     assert await services.queue.response_url(str(run.id)) == RESPONSE_URL
-    [entry] = await _audit(services, 1)
-    assert (entry.actor, entry.action, entry.environment, entry.allowed) == (
-        ALICE, "run", "production", True)
-    assert entry.detail == {"channel": CHANNEL, "reason": "", "filters": ["health"],
-                              "confirmed": True}
+    confirmed, started = await _audit(services, 2)
+    assert [(e.actor, e.action, e.environment, e.allowed, e.run_id, e.detail["request"])
+            for e in (confirmed, started)] == [
+        (ALICE, "confirmed", "production", True, None, "r1"),
+        (ALICE, "run", "production", True, run.id, "r1")]
+    assert started.detail["confirmed"] is True
 
 
 async def test_a_confirmation_clicked_by_someone_not_allowed_is_refused(
         services: Services) -> None:
-    reply = await request_confirmed_run(services, "production", [], user=OUTSIDER,
-                                        channel=CHANNEL)
+    reply = await start_confirmed(services, StartRequest("production", TriggerKind.SLASH),
+                                  user=OUTSIDER, channel=CHANNEL)
     assert reply == render.render_refusal("only the listed users may test production.")
     assert await services.store.active_runs() == []
-    assert await audit_log(services, 1) == [(OUTSIDER, "run", "production", False)]
+    assert await audit_log(services, 1) == [(OUTSIDER, "confirmed", "production", False)]

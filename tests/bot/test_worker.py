@@ -270,6 +270,21 @@ async def test_a_run_that_ignores_its_cancel_is_cut_short_and_marked_cancelled(
     assert worker.interrupted == [run_id]
 
 
+async def test_a_run_cut_short_still_says_who_cancelled_it(
+        store: Store, queue: RunQueue, redis: aioredis.Redis,
+        in_process: Callable[..., InProcessWorker]) -> None:
+    run_id = await queued_run(store, queue)
+    worker = in_process(job_for("stubborn", store, redis, queue))
+    assert await next_event(redis, queue) == f"started {run_id}"
+    assert await store.note_cancel_request(run_id, "cancelled by <@U0BOB0001>")  # cancel_runs
+    await queue.request_cancel(run_id)
+    assert await next_event(redis, queue) == f"cut-short {run_id}"
+    run = await settled(store, run_id, RunStatus.CANCELLED)
+    assert run.status_reason == ("cancelled by <@U0BOB0001>; it did not stop within 0.3 s, "
+                                 "so it was cut short")
+    await worker.close()
+
+
 async def test_a_run_cancelled_while_queued_starts_already_cancelled(
         store: Store, queue: RunQueue, redis: aioredis.Redis,
         in_process: Callable[..., InProcessWorker]) -> None:

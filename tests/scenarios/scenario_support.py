@@ -9,7 +9,8 @@ from tests.scenarios.conftest import CHANNEL, BotStack
 from tests.support.relay import TcpRelay
 from tests.support.slack_emulator import Message
 
-__all__ = ["TcpRelay", "final_summary", "message_text", "run_rows", "slow_suite", "summary_ts"]
+__all__ = ["TcpRelay", "final_summary", "message_text", "outbox_drained", "run_rows", "slow_suite",
+           "summary_ts"]
 
 FINAL_WORDS = ("passed", "failed", "cancelled", "interrupted", "could not run")
 
@@ -68,3 +69,10 @@ def run_rows(stack: BotStack) -> list[tuple[Any, ...]]:
                        "FROM runs ORDER BY created_at, id")
 
 
+
+
+def outbox_drained(stack: BotStack) -> bool:
+    """Every message the runs owe Slack has been delivered (or given up): what a test counts
+    after this is final, not racing the deliverer."""
+    return stack.query("SELECT count(*) FROM outbox_messages"
+                       " WHERE delivered_at IS NULL AND gave_up_at IS NULL") == [(0,)]

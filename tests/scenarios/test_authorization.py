@@ -67,7 +67,7 @@ def test_channel_and_user_refusals_are_ephemeral_and_audited(bot_stack: BotStack
          f"staging can only be tested from <#{CHANNEL}>."),
         ("U0OUTSIDE1", "run", "staging", False, CHANNEL,
          f"only members of <!subteam^{ONCALL}> or the listed users may test staging."),
-        ("U0HUMAN001", "run", "staging", True, CHANNEL, ""),
+        ("U0HUMAN001", "run", "staging", True, CHANNEL, None),  # a start has no reason
     ]
     lookups = bot_stack.emulator.calls("usergroups.users.list")
     assert [c.params.get("usergroup") for c in lookups] == [ONCALL]  # then cached
@@ -103,8 +103,9 @@ def test_production_runs_only_after_its_confirmation_button(bot_stack: BotStack)
                  "blocks": asked["blocks"]}
     click = bot_stack.slack.block_actions(action_id="confirm_run", message_ts=ephemeral["ts"],
                                           message=ephemeral)
-    assert json.loads(click.payload["actions"][0]["value"]) == {"environment": "production",
-                                                                "filters": []}
+    value = json.loads(click.payload["actions"][0]["value"])
+    assert value == {"environment": "production", "filters": [], "trigger": "slash",
+                     "request": value["request"]}
     assert bot_stack.send(click).status_code == 200
     replies = [c for c in bot_stack.emulator.calls("response_url") if c.status == 200]
     assert replies and "Queued a smoke test of production" in replies[-1].params["text"]
@@ -112,9 +113,11 @@ def test_production_runs_only_after_its_confirmation_button(bot_stack: BotStack)
     summary = bot_stack.wait_for(lambda: final_summary(bot_stack), what="production's summary")
     assert summary.text.startswith("Smoke test of production passed")
     assert [(row[1], row[2]) for row in run_rows(bot_stack)] == [("passed", "slash")]
-    assert [(a[0], a[2], a[3]) for a in _audit(bot_stack)] == [
-        ("U0HUMAN001", "production", True), ("U0OTHER002", "production", False),
-        ("U0HUMAN001", "production", True)]
+    assert [(a[0], a[1], a[2], a[3]) for a in _audit(bot_stack)] == [
+        ("U0HUMAN001", "confirm-requested", "production", True),
+        ("U0OTHER002", "run", "production", False),
+        ("U0HUMAN001", "confirmed", "production", True),
+        ("U0HUMAN001", "run", "production", True)]
 
 
 def test_only_someone_allowed_to_run_an_environment_may_cancel_its_run(

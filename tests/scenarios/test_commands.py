@@ -23,7 +23,8 @@ def test_second_request_joins_the_running_run_then_status_history_and_cancel(
     run_id = bot_stack.wait_for(lambda: [r for r in run_rows(bot_stack) if r[1] == "running"],
                                 what="the run to start")[0][0]
     ts = bot_stack.wait_for(lambda: summary_ts(bot_stack, run_id), what="the summary")
-    link = f"https://slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
+    # The workspace's own URL, from auth.test (the emulator's team domain).
+    link = f"https://smokebot-test.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}"
 
     joined = _command(bot_stack, "staging", user_id="U0HUMAN002")
     assert joined["text"] == "staging is already being smoke-tested; you joined that run."

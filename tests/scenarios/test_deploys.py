@@ -226,7 +226,8 @@ def test_a_second_deploy_marks_the_same_failure_still_failing_with_the_earlier_t
     assert header(second_summary) == ":x: Deploy of v2.8.2 to staging: smoke tests failed"
     health = [r for r in stack.emulator.thread(CHANNEL, second_summary.ts)
               if r.text.startswith("Health endpoint (health) failed")]
-    link = (f"https://slack.com/archives/{CHANNEL}/p{earlier_reply.replace('.', '')}"
+    link = (f"https://smokebot-test.slack.com/archives/{CHANNEL}/p"
+            f"{earlier_reply.replace('.', '')}"
             f"?thread_ts={first_summary.ts}&amp;cid={CHANNEL}")
     line = known_line(health[0])
     assert line.startswith(f":repeat: *Still failing* since run `{first[:8]}` (<!date^")
@@ -367,16 +368,20 @@ def test_history_shows_deploy_runs_with_their_version(deploy_stack: DeployStack)
     text = message_text(reply)
     assert "GitHub deployment 777 of acme/shop to staging" in text
     assert "version `v2.8.1`" in text
-    assert f"https://slack.com/archives/{CHANNEL}/p" in text, "the line links to its thread"
+    assert f"https://smokebot-test.slack.com/archives/{CHANNEL}/p" in text, \
+        "the line links to its thread, in the workspace"
 
     cli = subprocess.run([sys.executable, "-m", "bot", "history", "staging"], check=False,
                          cwd=ROOT, env={**os.environ, **stack.env}, capture_output=True,
                          text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
-    lines = cli.stdout.splitlines()
+    columns, *lines = cli.stdout.splitlines()
+    assert columns.split() == ["When", "Run", "Environment", "Status", "Passed", "Failed",
+                              "Trigger"]
     assert len(lines) == 1
-    assert f" {run_id[:8]} staging      failed      0/2 passed  GitHub deployment 777 of " \
-           "acme/shop to staging  version v2.8.1" in lines[0]
+    assert f"  {run_id[:8]}  staging      failed           0/2       2  GitHub deployment 777 " \
+           "of acme/shop to staging  version v2.8.1  thread " \
+           f"https://smokebot-test.slack.com/archives/{CHANNEL}/p" in lines[0]
 
     # No webhook secret reached Slack or the store.
     everything = json.dumps([c.params for c in stack.emulator.calls()]) + "\n".join(

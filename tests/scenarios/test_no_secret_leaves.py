@@ -63,7 +63,7 @@ def test_canary_secret_appears_nowhere_outside_the_worker(bot_stack: BotStack) -
 
     # The target did get the secret and echoed it: the evidence shows where it was redacted.
     evidence = "\n".join(message_text(r) for r in replies)
-    assert "Bearer [redacted …(39 chars)]" in evidence
+    assert "Bearer [redacted (39 chars)]" in evidence
     assert run_rows(bot_stack)[0][1] == "failed"
 
     slack_calls = "\n".join(f"{c.method} {c.params}" for c in bot_stack.emulator.calls())

@@ -1,8 +1,8 @@
-"""Buttons: Re-run failed, Re-run all, Acknowledge (opens a modal), production confirmation."""
+"""Buttons: Re-run failed, Re-run all, Acknowledge (opens a modal), and the confirmation's Run
+and Cancel (of a run, or a re-run, in an environment that confirms)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -10,11 +10,12 @@ from uuid import UUID
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.acknowledgements import open_acknowledge_modal
+from bot.records import StartRequest, TriggerKind
 from bot.reruns import request_rerun
 from bot.services import Services
 from bot.slack import render
 from bot.slack.gate import reply_for_error
-from bot.slash import request_confirmed_run
+from bot.start_requests import cancel_confirmation, start_confirmed
 from checks.errors import SmokebotError, UsageError
 
 _Reply = TypeVar("_Reply", render.SlackMessage, render.SlackMessage | None)
@@ -41,16 +42,27 @@ def register(app: AsyncApp, services: Services) -> None:
     @app.action("confirm_run")
     async def confirm_run(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        # The button's value is render_confirm_production's: the request being confirmed.
-        value = json.loads(body["actions"][0]["value"])
         user, channel = _user_and_channel(body)
-        await _reply(respond, await _guarded(request_confirmed_run(
-            services, value["environment"], value.get("filters", ()), user=user,
-            channel=channel, response_url=body.get("response_url"))), replace=True)
+        try:
+            # The button carries the request being confirmed (render_confirm_production).
+            request = StartRequest.from_json(body["actions"][0]["value"])
+        except UsageError as exc:
+            await _reply(respond, reply_for_error(exc), replace=True)
+            return
+        await _reply(respond, await _guarded(start_confirmed(
+            services, request, user=user, channel=channel,
+            response_url=body.get("response_url"))), replace=True)
 
     @app.action("cancel_confirm")
-    async def cancel_confirm(ack: AsyncAck, respond: AsyncRespond) -> None:
+    async def cancel_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
+        user, channel = _user_and_channel(body)
+        value = body["actions"][0].get("value", "")
+        try:
+            request = StartRequest.from_json(value)
+        except UsageError:  # a confirmation shown before: its Cancel carried the environment
+            request = StartRequest(value, TriggerKind.SLASH)
+        await cancel_confirmation(services, request, user=user, channel=channel)
         await respond(delete_original=True)
 
     @app.action("acknowledge")

@@ -13,6 +13,8 @@ One module per kind of message, over two private ones:
     _blocks.py         escaping, clipping, Slack's limits, text objects and blocks, mentions,
                        links, dates; `SlackMessage`
     _states.py         the emoji and words of each run state and check status
+    _run_table.py      a finished run's checks: the category table, the failed and the
+                       skipped checks
     summary.py         `RunView`, the run's parent message and its failure mention
     failure_reply.py   a failed check's thread reply, whether it is known, acknowledgements
     modal.py           the Acknowledge modal and the reading of its submission
@@ -46,6 +48,7 @@ from bot.slack.render.replies import (
     render_interrupted,
     render_joined,
     render_list,
+    render_mention_help,
     render_not_in_channel,
     render_queued,
     render_refusal,
@@ -76,6 +79,7 @@ __all__ = [
     "render_interrupted",
     "render_joined",
     "render_list",
+    "render_mention_help",
     "render_not_in_channel",
     "render_queued",
     "render_refusal",

@@ -24,6 +24,7 @@ __all__ = [
     "OPTION_TEXT_MAX",
     "SECTION_TEXT_MAX",
     "SELECT_OPTIONS_MAX",
+    "SLACK_URL",
     "SlackMessage",
     "button",
     "channel_mention",
@@ -73,6 +74,7 @@ _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 # A single user's mention, as our own code writes it into triggers and reasons ("by <@U1>").
 _ESCAPED_USER_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,})&gt;")
 _URL = re.compile(r"^https?://[^\s<>|]+$")
+SLACK_URL = "https://slack.com/"  # where a permalink goes when the workspace's URL is unknown
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,13 @@ def mrkdwn_link(url: str | None, label: str) -> str:
     return f"<{url.replace('&', '&amp;')}|{label}>"
 
 
-def permalink(channel: str, ts: str, thread_ts: str | None = None) -> str:
-    """A message's permalink built without a Slack call (as chat.getPermalink shapes it)."""
-    link = f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+def permalink(channel: str, ts: str, thread_ts: str | None = None, *,
+              workspace_url: str | None = None) -> str:
+    """A message's permalink built without a Slack call (as chat.getPermalink shapes it).
+    `workspace_url` is auth.test's `url` (`https://acme.slack.com/`); without it the link
+    goes through slack.com, which sends the reader on to their workspace."""
+    base = workspace_url if workspace_url and _URL.match(workspace_url) else SLACK_URL
+    link = f"{base.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
     if thread_ts and thread_ts != ts:
         link += f"?thread_ts={thread_ts}&cid={channel}"
     return link

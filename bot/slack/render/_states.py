@@ -5,7 +5,7 @@ from __future__ import annotations
 from checks.results import Status
 
 __all__ = ["CHECK_EMOJI", "CHECK_WORDS", "FINISHED_STATES", "RUN_EMOJI", "RUN_STATES",
-           "TABLE_STATES", "run_state_word"]
+           "STOPPED_TABLE_STATES", "TABLE_STATES", "run_state_word"]
 
 RUN_STATES = ("queued", "running", "passed", "failed", "cancelled", "interrupted",
               "superseded", "error")
@@ -20,6 +20,9 @@ CHECK_WORDS = {Status.PASS: "passed", Status.FAIL: "failed", Status.ERROR: "coul
                Status.WARN: "warning", Status.SKIP: "skipped"}
 TABLE_STATES = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.WARN: "WARN",
                 Status.SKIP: "SKIP"}
+# A category (or total) of a run that ended early, with checks that never ran, is not PASS.
+STOPPED_TABLE_STATES = {"cancelled": "CANCELLED", "interrupted": "INTERRUPTED",
+                        "superseded": "SUPERSEDED", "error": "NOT RUN"}
 
 
 def run_state_word(status: str) -> str:

@@ -91,15 +91,17 @@ class PreviousFailureRecord(Protocol):
     def reply_ts(self) -> str | None: ...
 
 
-def known_state(ack: AcknowledgementRecord | None,
-                previous: PreviousFailureRecord | None) -> KnownState:
-    """From the store's active acknowledgement and latest earlier failure of a check."""
+def known_state(ack: AcknowledgementRecord | None, previous: PreviousFailureRecord | None, *,
+                workspace_url: str | None = None) -> KnownState:
+    """From the store's active acknowledgement and latest earlier failure of a check;
+    `workspace_url` (auth.test's) makes the earlier thread's link the workspace's own."""
     since_run = str(previous.run_id) if previous is not None else None
     since = previous.run_created_at if previous is not None else None
     link = None
     if previous is not None and previous.channel and previous.thread_ts:
         link = permalink(previous.channel, previous.reply_ts or previous.thread_ts,
-                         previous.thread_ts if previous.reply_ts else None)
+                         previous.thread_ts if previous.reply_ts else None,
+                         workspace_url=workspace_url)
     if ack is not None:
         return KnownState(KnownKind.ACKNOWLEDGED, acknowledged_by=ack.acknowledged_by,
                           reason=ack.reason, expires_at=ack.expires_at, since_run_id=since_run,

@@ -38,8 +38,8 @@ from checks.report._text import one_line, show_controls
 
 __all__ = ["RunRecord", "render_cancelling", "render_confirm_production", "render_error",
            "render_help", "render_history", "render_interrupted", "render_joined",
-           "render_list", "render_not_in_channel", "render_queued", "render_refusal",
-           "render_status"]
+           "render_list", "render_mention_help", "render_not_in_channel", "render_queued",
+           "render_refusal", "render_status"]
 
 BOT_HANDLE = "@smokebot"
 # Every mention bot/authz.py writes into a refusal: a user, a channel, a user group.
@@ -76,21 +76,36 @@ class RunRecord(Protocol):
 
 # --- /smoketest ---------------------------------------------------------------------------------
 
-def render_confirm_production(environment: str, filters: Sequence[str]) -> SlackMessage:
-    """Asks before a run on a protected environment; the button carries the request."""
-    value = json.dumps({"environment": environment, "filters": list(filters)},
-                       separators=(",", ":"))
+def render_confirm_production(environment: str, filters: Sequence[str], *,
+                              value: str | None = None, rerun_of: str | None = None,
+                              only_failed: bool = False) -> SlackMessage:
+    """Asks before a run on a protected environment, or before a re-run of run `rerun_of`
+    there (of its failed checks only, or all); `filters` are the checks it would run. Both
+    buttons carry `value`, the request as bot.records.StartRequest writes it (default: the
+    environment and filters)."""
+    # Cancel carries the request too when there is one to audit, else the environment.
+    cancel = value if value is not None else environment
+    if value is None:
+        value = json.dumps({"environment": environment, "filters": list(filters)},
+                           separators=(",", ":"))
     if len(value) > BUTTON_VALUE_MAX:
         return render_error("Too many filters to confirm in one click; run fewer at a time.")
     env = inline(environment, 100)
-    line = f":warning: *{env}* is protected: confirm before the smoke tests run on it."
+    if rerun_of is None:
+        what, verb = "the smoke tests run on it", "Run"
+        text = f"Confirm: run the smoke tests on {env}?"
+    else:
+        checks = "the failed checks" if only_failed else "all the checks"
+        what, verb = f"{checks} of run {code(short_id(rerun_of))} are re-run on it", "Re-run"
+        text = f"Confirm: re-run {checks} of run {short_id(rerun_of)} on {env}?"
+    line = f":warning: *{env}* is protected: confirm before {what}."
     if filters:
         line += "\nOnly: " + " ".join(code(f, 90) for f in filters)
-    blocks = [section(line), {"type": "actions", "elements": [
-        button(f"Run on {one_line(environment)}", "confirm_run", value, "danger"),
-        button("Cancel", "cancel_confirm", environment[:BUTTON_VALUE_MAX] or "-"),
+    blocks = [section(clip(line, SECTION_TEXT_MAX)), {"type": "actions", "elements": [
+        button(f"{verb} on {one_line(environment)}", "confirm_run", value, "danger"),
+        button("Cancel", "cancel_confirm", cancel[:BUTTON_VALUE_MAX] or "-"),
     ]}]
-    return slack_message(f"Confirm: run the smoke tests on {env}?", blocks)
+    return slack_message(text, blocks)
 
 
 def render_help(environments: Sequence[str]) -> SlackMessage:
@@ -109,6 +124,15 @@ def render_help(environments: Sequence[str]) -> SlackMessage:
         f"Environments: {envs}",
     ]
     return slack_message("How to use /smoketest", [section("\n".join(lines))])
+
+
+def render_mention_help() -> SlackMessage:
+    """The answer to a mention that asks nothing the bot does (`@smokebot hello`, or `rerun`
+    outside a run's thread)."""
+    line = (f"`{BOT_HANDLE} rerun` in a smoke test run's thread runs it again into that "
+            "thread; that is all I answer to mentions. Everything else is `/smoketest` "
+            "(`/smoketest help` says what it does).")
+    return slack_message(line.replace("`", ""), [section(line)])
 
 
 def render_list(environment_names: Sequence[str],
@@ -133,14 +157,15 @@ def render_list(environment_names: Sequence[str],
     return slack_message(f"Checks of {plural(len(environment_names), 'environment')}", blocks)
 
 
-def render_history(runs: Sequence[RunRecord],
-                   links: Mapping[Any, Any] | None = None) -> SlackMessage:
+def render_history(runs: Sequence[RunRecord], links: Mapping[Any, Any] | None = None, *,
+                   workspace_url: str | None = None) -> SlackMessage:
     """The last runs with verdict, trigger, version and a link to each run's thread.
-    `links` maps a run id to its summary message (`bot.records.SlackMessage`) or a URL."""
+    `links` maps a run id to its summary message (`bot.records.SlackMessage`) or a URL;
+    `workspace_url` (auth.test's) is where a message's link points."""
     if not runs:
         return slack_message("No runs yet.", [section("No runs yet.")])
     lines = [f"*Last {plural(len(runs), 'run')}*"]
-    lines += [_run_line(run, _run_link(links, run.id)) for run in runs]
+    lines += [_run_line(run, _run_link(links, run.id, workspace_url)) for run in runs]
     return slack_message(f"Last {plural(len(runs), 'run')}",
                          packed_sections(lines, max_blocks=MAX_BLOCKS, more="more runs"))
 
@@ -190,13 +215,15 @@ def _run_line(run: RunRecord, link: str | None = None) -> str:
     return line
 
 
-def _run_link(links: Mapping[Any, Any] | None, run_id: Any) -> str | None:
+def _run_link(links: Mapping[Any, Any] | None, run_id: Any,
+              workspace_url: str | None) -> str | None:
     if not links:
         return None
     ref = links.get(run_id, links.get(str(run_id)))
     if ref is None or isinstance(ref, str):
         return ref
-    return permalink(ref.channel, ref.ts, getattr(ref, "thread_ts", None))
+    return permalink(ref.channel, ref.ts, getattr(ref, "thread_ts", None),
+                     workspace_url=workspace_url)
 
 
 # --- errors, refusals and notices ---------------------------------------------------------------
@@ -216,10 +243,17 @@ def render_refusal(reason: str) -> SlackMessage:
     return slack_message(body, [section(f":warning: {body}")])
 
 
-def render_queued(environment: str, run_id: Any) -> SlackMessage:
-    """A request that started a run: the run is queued and its summary will follow."""
-    return SlackMessage(text=f"Queued a smoke test of {environment} (run {short_id(run_id)}); "
-                             "the summary appears in this channel.", blocks=[])
+def render_queued(environment: str, run_id: Any, *,
+                  thread_link: str | None = None) -> SlackMessage:
+    """A request that started a run: the run is queued and its summary will follow, in the
+    channel, or for a re-run in the thread of the run it repeats (`thread_link`)."""
+    thread = mrkdwn_link(thread_link, "the original run's thread")
+    if not thread:
+        return SlackMessage(text=f"Queued a smoke test of {environment} (run "
+                                 f"{short_id(run_id)}); the summary appears in this channel.",
+                            blocks=[])
+    return SlackMessage(text=f"Queued a re-run of {environment} (run {short_id(run_id)}); "
+                             f"its summary appears in {thread}.", blocks=[])
 
 
 def render_joined(environment: str, link: str | None = None) -> SlackMessage:

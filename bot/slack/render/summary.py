@@ -1,6 +1,7 @@
 """The run's parent message: a progress bar while the run goes, then the verdict, the
-per-category table, the failed checks and the Re-run / Acknowledge buttons; and the group
-mention posted in the thread when a run fails."""
+per-category table, the failed checks (acknowledged ones marked), the skipped checks with
+their reasons and the Re-run / Acknowledge buttons; and the group mention posted in the thread
+when a run fails."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.slack.render._blocks import (
-    SECTION_TEXT_MAX,
     SlackMessage,
     button,
     clip,
     code,
-    code_body,
     context,
     escape,
     escape_keeping_users,
@@ -30,22 +29,20 @@ from bot.slack.render._blocks import (
     slack_message,
     user_mention,
 )
-from bot.slack.render._states import (
-    CHECK_EMOJI,
-    FINISHED_STATES,
-    RUN_EMOJI,
-    RUN_STATES,
-    TABLE_STATES,
-    run_state_word,
+from bot.slack.render._run_table import (
+    acknowledged_note,
+    failure_lines,
+    skipped_lines,
+    summary_table,
 )
-from checks.report._summary import Tally, category_state, verdict_detail
+from bot.slack.render._states import FINISHED_STATES, RUN_EMOJI, RUN_STATES, run_state_word
+from checks.report._summary import Tally, verdict_detail
 from checks.report._text import format_duration, one_line
 from checks.results import CheckResult, RunResult
 
 __all__ = ["RunView", "render_failure_mention", "render_summary"]
 
 _HEX_SHA = re.compile(r"^[0-9a-f]{12,64}$")
-_TABLE_NAME_WIDTH = 28
 _BAR_CELLS = 20
 
 
@@ -71,6 +68,8 @@ class RunView:
     superseded_by: str | None = None
     mention: str | None = None  # a user group id, mentioned when the run fails
     interrupted_reason: str | None = None  # why it was interrupted, superseded, cancelled ...
+    acknowledged: tuple[str, ...] = ()  # check ids whose failure someone acknowledged
+    read_version: str | None = None  # no deploy said: what the suite's `version:` check read
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATES:
@@ -80,6 +79,7 @@ class RunView:
             raise ValueError("a run id must be 1 to 255 characters (it is a button value)")
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "categories", tuple(self.categories))
+        object.__setattr__(self, "acknowledged", tuple(self.acknowledged))
 
     @property
     def is_deploy(self) -> bool:
@@ -101,12 +101,15 @@ def render_summary(view: RunView) -> SlackMessage:
         blocks.append(section(_progress_line(view)))
         return slack_message(_summary_fallback(view), blocks)
     blocks.append(section(_verdict_line(view)))
-    table = _summary_table(view)
+    table = summary_table(view)
     if table:
         blocks.append(section(table))
-    failures = _failure_lines(view)
+    failures = failure_lines(view)
     if failures:
         blocks.append(section(failures))
+    skipped = skipped_lines(view)
+    if skipped:
+        blocks.append(section(skipped))
     blocks.append(context(_context_parts(view)))
     actions = _summary_actions(view)
     if actions:
@@ -171,8 +174,8 @@ def _deploy_line(view: RunView) -> str:
 def _context_parts(view: RunView) -> list[str]:
     parts = [clip(escape_keeping_users(one_line(view.trigger)), 300) if view.trigger else "",
              f"Run {code(short_id(view.run_id))}"]
-    if view.version:
-        parts.append(f"Version {code(view.version, 100)}")
+    if view.version or view.read_version:
+        parts.append(f"Version {code(view.version or view.read_version or '', 100)}")
     if view.started_at is not None:
         parts.append(f"Started {local_datetime(view.started_at)}")
     if view.finished and view.started_at is not None and view.finished_at is not None:
@@ -206,9 +209,15 @@ def _verdict_detail(view: RunView) -> str:
     """The same words as the Markdown and terminal reports, plus the states only the bot has."""
     reason = clip(escape_keeping_users(one_line(view.interrupted_reason or "")), 500)
     if view.status in ("passed", "failed"):
-        return escape(verdict_detail(_as_run_result(view)))  # the table says why
-    if view.status == "cancelled":
-        detail = escape(verdict_detail(_as_run_result(view)))
+        # The table says why.
+        return escape(verdict_detail(_as_run_result(view))) + acknowledged_note(view)
+    if view.status == "cancelled" and view.total > len(view.results):
+        # Cut short by its worker: the checks still going left no result at all.
+        tally = Tally.of(view.results)
+        detail = f"stopped after {tally.total - tally.skipped} of {plural(view.total, 'check')}"
+        detail += (f", {tally.failed} failed" if tally.failed else "") + acknowledged_note(view)
+    elif view.status == "cancelled":
+        detail = escape(verdict_detail(_as_run_result(view))) + acknowledged_note(view)
     elif view.status == "interrupted":
         tally = Tally.of(view.results)
         detail = f"stopped after {tally.total} of {plural(view.total, 'check')}"
@@ -248,87 +257,12 @@ def _summary_fallback(view: RunView) -> str:
     return text
 
 
-# --- the table, the failed checks and the buttons ------------------------------------------------
-
-def _groups(view: RunView) -> list[tuple[str, list[CheckResult]]]:
-    """Results by category in suite order; a category only results name comes last, so no
-    result is ever left out of the table."""
-    names = list(dict.fromkeys(view.categories))
-    for result in view.results:
-        if result.category not in names:
-            names.append(result.category)
-    return [(n, [r for r in view.results if r.category == n]) for n in names]
-
-
-def _table_state(results: list[CheckResult]) -> str:
-    return TABLE_STATES[category_state(results)] if results else "NOT RUN"
-
-
-def _summary_table(view: RunView) -> str:
-    """A monospace table like the reference report's, collapsed to fit one section: failing
-    categories are kept first, the rest become `… and N more categories`."""
-    groups = _groups(view)
-    if not groups:
-        return ""
-    width = max(8, min(_TABLE_NAME_WIDTH, max(len(one_line(n)) for n, _ in groups)))
-
-    def row(name: str, checks: Any, passed: Any, failed: Any, state: str) -> str:
-        name = clip(one_line(name), width)
-        return f"{name:<{width}}  {checks:>6}  {passed:>6}  {failed:>6}  {state}".rstrip()
-
-    def group_row(name: str, results: list[CheckResult]) -> str:
-        tally = Tally.of(results)
-        return code_body(row(name, tally.total, tally.passed, tally.failed,
-                             _table_state(results)))
-
-    overall = Tally.of(view.results)
-    head = [code_body(row("Category", "Checks", "Passed", "Failed", "Status")),
-            "-" * (width + 34)]
-    tail = ["-" * (width + 34),
-            code_body(row("TOTAL", overall.total, overall.passed, overall.failed,
-                          _table_state(list(view.results))))]
-    rows = [group_row(n, rs) for n, rs in groups]
-    fixed = len("```\n\n```") + sum(len(line) + 1 for line in head + tail)
-    budget = SECTION_TEXT_MAX - fixed
-    if sum(len(r) + 1 for r in rows) <= budget:
-        shown = rows
-    else:
-        budget -= len("… and 9999 more categories (9999 failing)") + 1
-        failing = {i for i, (_, rs) in enumerate(groups) if Tally.of(rs).failed}
-        order = sorted(range(len(groups)), key=lambda i: (i not in failing, i))
-        keep: set[int] = set()
-        for i in order:
-            if len(rows[i]) + 1 > budget:
-                break
-            keep.add(i)
-            budget -= len(rows[i]) + 1
-        hidden = len(groups) - len(keep)
-        hidden_failing = len(failing - keep)
-        shown = [rows[i] for i in sorted(keep)]
-        shown.append(f"… and {hidden} more {'category' if hidden == 1 else 'categories'}"
-                     + (f" ({hidden_failing} failing)" if hidden_failing else ""))
-    return "```\n" + "\n".join(head + shown + tail) + "\n```"
-
-
-def _failure_lines(view: RunView) -> str:
-    problems = [r for r in view.results if r.status.is_problem]
-    if not problems:
-        return ""
-    lines = ["*Failed checks* (details in the thread)"]
-    size = len(lines[0])
-    for index, result in enumerate(problems):
-        line = (f"• {CHECK_EMOJI[result.status]} *{inline(result.name, 150)}* "
-                f"{code(result.check_id, 90)}: {inline(result.summary, 200)}")
-        if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
-            lines.append(f"… and {len(problems) - index} more")
-            break
-        lines.append(line)
-        size += 1 + len(line)
-    return "\n".join(lines)
-
+# --- the buttons ------------------------------------------------------------------------------
 
 def _summary_actions(view: RunView) -> list[dict[str, Any]]:
-    if view.status not in ("passed", "failed"):
+    """Re-run (and Acknowledge, when something failed) once the run has a verdict; a
+    cancelled run's checks that never ran are worth running again too."""
+    if view.status not in ("passed", "failed", "cancelled"):
         return []
     something_failed = any(r.status.is_problem for r in view.results)
     buttons = []

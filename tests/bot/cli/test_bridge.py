@@ -152,8 +152,8 @@ def test_the_package_exposes_the_group_and_its_entry_point() -> None:
 
 
 def test_the_group_holds_every_command() -> None:
-    assert sorted(cli.commands) == ["deliveries", "history", "list", "migrate", "run", "schema",
-                                    "serve", "validate", "worker"]
+    assert sorted(cli.commands) == ["audit", "deliveries", "history", "list", "migrate", "run",
+                                    "schema", "serve", "validate", "worker"]
 
 
 def test_debug_is_an_option_of_the_smokebot_group() -> None:

@@ -54,7 +54,7 @@ def test_history_of_an_empty_store_says_so(store_env: str) -> None:
 
     result = CliRunner().invoke(cli, ["history"])
 
-    assert (result.exit_code, result.output) == (0, "no runs yet\n")
+    assert (result.exit_code, result.output) == (0, "No runs yet.\n")
 
 
 @pytest.mark.parametrize("command", [["history"], ["history", "staging"], ["deliveries"]])

@@ -170,7 +170,7 @@ def test_a_registered_source_gets_its_endpoint_secret_and_suite_key(
         "hooktest": HOOKTEST_SECRET}
     assert find_environment(suite, "hooktest", "stage-one") == "staging"
     assert find_environment(suite, "hooktest", "staging") is None  # no own-name default
-    assert find_environment(suite, "github", "staging") is None  # staging maps no GitHub name
+    assert find_environment(suite, "argocd", "staging") is None  # Argo CD: no own-name default
 
 
 async def test_a_signed_delivery_to_a_registered_source_creates_a_run(
@@ -187,7 +187,7 @@ async def test_a_signed_delivery_to_a_registered_source_creates_a_run(
         "message": "accepted: hooktest deploy d-1 to stage-1 starts a smoke test run of staging",
         "delivery_id": "d-1", "environment": "staging", "run_id": str(run.id),
         "redelivery": False}
-    assert (again.status_code, again.json()) == (200, {**first.json(), "redelivery": True})
+    assert (again.status_code, again.json()) == (202, {**first.json(), "redelivery": True})
     assert (run.environment, run.channel, run.idempotency_key) == (
         "staging", "C0STAGING", "webhook:hooktest:d-1")
     assert run.deploy == DeployFacts(source="hooktest", version="7.1.0")
