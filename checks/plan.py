@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,8 +176,9 @@ def resolve_scope(suite: Suite, environment: str, redactor: Redactor,
 def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
                deploy: dict[str, Any] | None = None, redactor: Redactor | None = None,
                require_secrets: bool = True,
-               overrides: dict[str, str] | None = None) -> RunPlan:
-    """`overrides` replace the environment's variables (the CLI's `--var name=value`)."""
+               overrides: dict[str, str] | None = None, run_id: str | None = None) -> RunPlan:
+    """`overrides` replace the environment's variables (the CLI's `--var name=value`).
+    `run_id` is `${run.id}`; without it, every plan gets a new one."""
     if environment not in suite.environments:
         names = list(suite.environments)
         hint = difflib.get_close_matches(environment, names, n=1)
@@ -186,6 +188,9 @@ def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
     redactor = Redactor() if redactor is None else redactor
     scope = resolve_scope(suite, environment, redactor, deploy, require_secrets)
     scope.update(overrides or {})
+    # One value for every check and attempt of the run: a check tags what it makes with it
+    # (stripe.webhook_delivery's event ids) and a later check of the same run finds it by it.
+    scope["run"] = {"id": run_id or uuid.uuid4().hex[:12]}
     known = sorted({*suite.environments[environment].variables, *(overrides or {}), "environment"}
                    | {f"secrets.{s}" for s in suite.environments[environment].secrets})
     selected = select_checks(suite, environment, only)

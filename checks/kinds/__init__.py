@@ -24,6 +24,11 @@ _KINDS: dict[str, str] = {
     "k8s.image": "checks.kinds.k8s_image:ImageCheck",
     "k8s.secret": "checks.kinds.k8s_secret:SecretCheck",
     "k8s.events": "checks.kinds.k8s_events:EventsCheck",
+    "stripe.account": "checks.kinds.stripe.account:AccountCheck",
+    "stripe.webhook_endpoint": "checks.kinds.stripe.webhook_endpoint:WebhookEndpointCheck",
+    "stripe.price": "checks.kinds.stripe.price:PriceCheck",
+    "stripe.webhook_delivery": "checks.kinds.stripe.webhook_delivery:WebhookDeliveryCheck",
+    "stripe.subscription_flow": "checks.kinds.stripe.subscription_flow:SubscriptionFlowCheck",
     "suite": "checks.kinds.suite:TestSuiteCheck",
 }
 _loaded: dict[str, CheckKind] = {}
