@@ -44,7 +44,9 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
                           deploy=run.deploy.as_variables() if run.deploy else None,
                           # The process-wide redactor, which the worker's log handlers use:
                           # httpx logs each request's URL, a secret in its query included.
-                          redactor=services.redactor)
+                          redactor=services.redactor,
+                          # ${run.id}: what a check tags its objects with is the bot's run
+                          run_id=str(run.id))
         if run.deploy is not None:
             plan = with_rollout_wait(plan)
     except SmokebotError as exc:
