@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.engine", "bench.bot", "bench.deploys"]
+BENCHES = ["bench.engine", "bench.bot", "bench.deploys", "bench.stripe_subscription_flow",
+           "bench.stripe_webhook_delivery"]
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ runner's check timeout bounds the whole check.
 from __future__ import annotations
 
 import enum
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -56,6 +57,11 @@ _QUOTED_KEY = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*_.]*")
 _PERMISSION = re.compile(r"'(rak_[a-z0-9_]+)'")
 _SAID_CHARS = 300  # a proxy's HTML error page is not worth more in a summary
 _ACCOUNT = re.compile(r"\s*on account '[^']*'")
+
+# stripe-python logs each error at INFO with the key masked but for its last characters, and
+# each response body at DEBUG (a webhook endpoint's signing secret included): whatever level
+# a CLI's --verbose sets, none of that may reach a log.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 # ------------------------------------------------------------------------------ parameters
@@ -261,6 +267,9 @@ def _translated(exc: stripe.StripeError, subject: str, params: StripeParams) -> 
                                  f"answered {status or 404}: {said}", status)
         return StripeProblem(ProblemKind.INVALID, f"Stripe refused the request for {subject} "
                              f"({status}): {said}", status)
+    if isinstance(exc, stripe.CardError):  # 402: the card, not the request, was refused
+        return StripeProblem(ProblemKind.INVALID, f"Stripe declined the card for {subject} "
+                             f"({exc.code or 'card_error'}): {said}", status or 402)
     if isinstance(exc, stripe.APIConnectionError):
         return StripeProblem(ProblemKind.UNAVAILABLE, _connection_problem(exc, subject, params))
     if isinstance(exc, stripe.APIError):
