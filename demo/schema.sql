@@ -87,6 +87,17 @@ CREATE TABLE IF NOT EXISTS demo_billing.customer_onboarding_events (
     inserted_at timestamp(0) without time zone NOT NULL DEFAULT now()
 );
 
+-- The Stripe events the demo target's webhook endpoint verified (demo/webhooks.py), the first
+-- copy of each: a redelivery of an id already here is acknowledged and changes nothing.
+CREATE TABLE IF NOT EXISTS demo_billing.stripe_events (
+    id           text PRIMARY KEY,  -- Stripe's event id, evt_...
+    type         text NOT NULL,
+    object_id    text,              -- data.object.id: the subscription, invoice, customer ...
+    smokebot_run text,              -- data.object.metadata.smokebot_run, on smokebot's objects
+    livemode     boolean NOT NULL,
+    received_at  timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE INDEX IF NOT EXISTS api_keys_customer_id_index
     ON demo_billing.api_keys (customer_id);
 CREATE INDEX IF NOT EXISTS credit_transactions_customer_id_index

@@ -6,6 +6,8 @@
                                         422 on a bad body, 409 on an email already taken
     GET    /api/v1/account              Bearer API key -> 200 the customer; 401 otherwise
     DELETE /api/v1/customers/{id}       Bearer API key of that customer -> 204
+    POST   /webhooks/stripe             a Stripe-signed event, recorded in PostgreSQL (see
+                                        demo/webhooks.py); only with `stripe_webhooks`
 
 Customers live in memory, one store per app (`app.state.customers`). Like the real
 platform, the store keeps only the SHA-256 hash of each API key, never the key itself.
@@ -25,13 +27,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["AI_PROVIDERS", "COMMIT", "DEGRADABLE", "VERSION", "CustomerStore", "create_app",
-           "health_document"]
+from demo.webhooks import FAILING_EVENT, StripeWebhooks, webhook_route
+
+__all__ = ["AI_PROVIDERS", "COMMIT", "DEGRADABLE", "HEALTH_COMPONENTS", "VERSION",
+           "CustomerStore", "create_app", "health_document"]
 
 VERSION = "0.1.0"
 COMMIT = "26603507"
 AI_PROVIDERS = ("anthropic", "openai", "openrouter")
-DEGRADABLE = (*AI_PROVIDERS, "database")
+HEALTH_COMPONENTS = (*AI_PROVIDERS, "database")  # what GET /api/health reports on
+STRIPE_WEBHOOKS = "stripe-webhooks"  # degraded: the handler of FAILING_EVENT crashes (500)
+DEGRADABLE = (*HEALTH_COMPONENTS, STRIPE_WEBHOOKS)
 NODE = "rsolv@10.42.5.243"
 PEER_NODE = "rsolv@10.42.8.103"
 API_KEY_PREFIX = "rsk_test_"
@@ -89,7 +95,9 @@ class CustomerStore:
 
 
 def health_document(degraded: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """The body of GET /api/health, shaped like the one in the reference report."""
+    """The body of GET /api/health, shaped like the one in the reference report; of
+    `degraded`, only HEALTH_COMPONENTS show in it."""
+    degraded = degraded & frozenset(HEALTH_COMPONENTS)
 
     def state(component: str) -> str:
         return "degraded" if component in degraded else "healthy"
@@ -150,14 +158,20 @@ async def _onboard_fields(request: Request) -> tuple[str, str] | JSONResponse:
     return name.strip(), email
 
 
-def create_app(degraded: frozenset[str] = frozenset()) -> Starlette:
+def create_app(degraded: frozenset[str] = frozenset(), *,
+               stripe_webhooks: StripeWebhooks | None = None) -> Starlette:
     """The demo target; components named in `degraded` (AI providers, or "database") report
-    "degraded", and then so does the overall status (still with HTTP 200, like the real one)."""
+    "degraded", and then so does the overall status (still with HTTP 200, like the real one).
+    With `stripe_webhooks` it has a Stripe webhook endpoint; degrading "stripe-webhooks" makes
+    its handler of invoice.payment_failed crash."""
     unknown = sorted(set(degraded) - set(DEGRADABLE))
     if unknown:
         raise ValueError(f"cannot degrade {', '.join(unknown)}: expected any of "
                          f"{', '.join(DEGRADABLE)}")
     degraded = frozenset(degraded)
+    if STRIPE_WEBHOOKS in degraded and stripe_webhooks is None:
+        raise ValueError(f"cannot degrade {STRIPE_WEBHOOKS}: the app has no Stripe webhook "
+                         "endpoint; pass stripe_webhooks")
     store = CustomerStore()
 
     async def health(request: Request) -> Response:
@@ -211,12 +225,16 @@ def create_app(degraded: frozenset[str] = frozenset()) -> Starlette:
         store.remove(customer_id)
         return Response(status_code=204)
 
-    app = Starlette(routes=[
+    routes = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/version", version, methods=["GET"]),
         Route("/api/v1/customers/onboard", onboard, methods=["POST"]),
         Route("/api/v1/account", account, methods=["GET"]),
         Route("/api/v1/customers/{customer_id:int}", delete_customer, methods=["DELETE"]),
-    ])
+    ]
+    if stripe_webhooks is not None:
+        failing = frozenset({FAILING_EVENT}) if STRIPE_WEBHOOKS in degraded else frozenset()
+        routes.append(webhook_route(stripe_webhooks, failing))
+    app = Starlette(routes=routes)
     app.state.customers = store
     return app

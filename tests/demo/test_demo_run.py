@@ -1,14 +1,18 @@
 """`python -m demo`, run the way `make demo` runs it: a subprocess from the repository root,
-against the machine's PostgreSQL and the demo's fake Kubernetes cluster, with its Markdown
-report in tmp_path."""
+against the machine's PostgreSQL, the demo's fake Kubernetes cluster and its Stripe emulators,
+with its Markdown report in tmp_path."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import pytest
 import yaml
 
 from tests.support.asgi import free_port
@@ -21,16 +25,54 @@ CHECKS = {check["id"]: check["name"] for category in SUITE["categories"]
 DATABASE_CHECKS = {"db-connect", "billing-tables", "api-key-hash-column",
                    "customer-billing-columns", "customer-defaults"}
 K8S_CHECKS = {"rollout", "pods", "stripe-secrets", "deployment-image"}
+BILLING = next(c for c in SUITE["categories"] if c["name"] == "Billing (Stripe)")
+BILLING_CHECKS = {check["id"] for check in BILLING["checks"]}
+# The Billing checks whose events the target must record in its database.
+RECORDING_CHECKS = {"stripe-webhook-delivery", "stripe-subscription-flow"}
 # The demo's Stripe keys are random on each start, so a test cannot know them: it looks for
 # their shapes instead. A key with its prefix, or its 99-character body or its base64 (a run
 # of 90+ base64 characters; the longest legitimate run, an image digest, has 64).
 STRIPE_KEY = re.compile(r"[sp]k_(?:test|live)_[A-Za-z0-9]")
 LONG_TOKEN = re.compile(r"[A-Za-z0-9+/]{90,}")
+WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9]")
+# The demo's own Stripe key and signing secret, planted (the demo makes fresh ones when none
+# is): the run must not show them in any form. Split, so that they are no secrets to a scanner.
+PLANTED = {"DEMO_STRIPE_KEY": "sk_" + "test_CANARYdemo51Hx9q2Lm8Zr4TwQab7Kd0",
+           "DEMO_STRIPE_WEBHOOK_SECRET": "whsec_" + "CANARYdemoSigning0123456789abcd"}
 
 
-def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "demo", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    process: subprocess.CompletedProcess[str]
+    report_path: Path
+
+    @property
+    def report(self) -> str:
+        return self.report_path.read_text(encoding="utf-8")
+
+
+def run_planted_demo(directory: Path, *args: str) -> DemoRun:
+    """The demo with the planted Stripe secrets, its report in `directory`."""
+    report = directory / "demo-report.md"
+    process = run_demo("--report", str(report), "--database-url", PG_ADMIN_DSN, *args,
+                       env=PLANTED)
+    return DemoRun(process, report)
+
+
+@pytest.fixture(scope="module")
+def passing_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """`make demo`, once for the tests that read a passing run."""
+    return run_planted_demo(tmp_path_factory.mktemp("demo"))
+
+
+def planted_forms(value: str) -> list[str]:
+    """A secret as a leak could show it: whole, URL-encoded, or its part after the prefix."""
+    return [value, quote(value, safe=""), quote_plus(value), value.split("_", 2)[-1]]
 
 
 def check_line(report: str, check_id: str) -> str:
@@ -44,27 +86,78 @@ def assert_no_stripe_key(*texts: str) -> None:
     for text in texts:
         assert STRIPE_KEY.findall(text) == []
         assert LONG_TOKEN.findall(text) == []
+        assert WEBHOOK_SECRET.findall(text) == []
 
 
-def test_demo_passes_every_check_and_writes_the_report(tmp_path: Path) -> None:
-    report = tmp_path / "demo-report.md"
+def assert_no_planted_secret(run: DemoRun) -> None:
+    for name, text in {"stdout": run.process.stdout, "stderr": run.process.stderr,
+                       "report": run.report}.items():
+        for variable, value in PLANTED.items():
+            for form in planted_forms(value):
+                assert text.count(form) == 0, f"{name} shows ${variable} as {form!r}"
 
-    process = run_demo("--report", str(report), "--database-url", PG_ADMIN_DSN)
+
+def test_demo_passes_every_check_and_writes_the_report(passing_demo: DemoRun) -> None:
+    process = passing_demo.process
 
     assert process.returncode == 0, process.stdout + process.stderr
-    assert f"wrote {report}" in process.stdout
-    text = report.read_text(encoding="utf-8")
+    assert f"wrote {passing_demo.report_path}" in process.stdout
+    text = passing_demo.report
     assert f"**Overall result**: ✅ **SMOKE TESTS PASSED: all {len(CHECKS)} checks passed**" in text
     for check_id in CHECKS:
         assert check_line(text, check_id).startswith("- ✅ "), check_id
     assert "Traceback" not in process.stderr
 
 
-def test_demo_runs_the_kubernetes_checks_against_its_fake_cluster_without_printing_a_key(
-        tmp_path: Path) -> None:
-    report = tmp_path / "demo-report.md"
+def test_demo_passes_the_billing_checks_against_its_stripe_emulators(
+        passing_demo: DemoRun) -> None:
+    process, text = passing_demo.process, passing_demo.report
 
-    process = run_demo("--report", str(report), "--database-url", PG_ADMIN_DSN)
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert re.search(r"^demo: Stripe API fake serving at http://127\.0\.0\.1:\d+, localstripe "
+                     r"at http://127\.0\.0\.1:\d+; webhooks to "
+                     r"http://127\.0\.0\.1:\d+/webhooks/stripe$", process.stdout, re.MULTILINE)
+    assert BILLING_CHECKS == {"stripe-account", "stripe-pro-price", "stripe-webhook-endpoint",
+                              "stripe-subscription-flow", "stripe-webhook-delivery",
+                              "stripe-events-recorded"}
+    assert "| Billing (Stripe) | 6 | 6 | 0 | 0 | ✅ PASS |" in text
+    assert check_line(text, "stripe-account").startswith(
+        "- ✅ **Stripe key works in test mode** (`stripe-account`): test-mode secret key "
+        "sk_test\\_…(40 chars) works for account acct_1SmokeFake0000AB, livemode false (")
+    assert check_line(text, "stripe-pro-price").startswith(
+        "- ✅ **Pro price ($599/month, 60 credits)** (`stripe-pro-price`): price "
+        "price_RsolvProMonthly (lookup_key pro_monthly): active, 59900 usd per month, product "
+        "prod_RsolvPro (Pro) active (")
+    assert re.match(r"- ✅ \*\*Stripe webhook endpoint registered\*\* "
+                    r"\(`stripe-webhook-endpoint`\): webhook endpoint we_[0-9a-f]+ for "
+                    r"http://127\.0\.0\.1:\d+/webhooks/stripe: enabled, test mode, subscribes "
+                    r"to 5 expected events \(",
+                    check_line(text, "stripe-webhook-endpoint"))
+    assert re.match(r"- ✅ \*\*Test customer subscribes to Pro, then cancels\*\* "
+                    r"\(`stripe-subscription-flow`\): subscribed to pro_monthly \(status active, "
+                    r"invoice paid\), canceled and deleted in \d+ ms over \d+ Stripe calls; 1 "
+                    r"event type acknowledged \(", check_line(text, "stripe-subscription-flow"))
+    assert re.match(r"- ✅ \*\*Signed Stripe events acknowledged, forged ones refused\*\* "
+                    r"\(`stripe-webhook-delivery`\): 5 events acknowledged \(slowest \d+ ms\); "
+                    r"forged events refused \(400, 400\) \(",
+                    check_line(text, "stripe-webhook-delivery"))
+    assert check_line(text, "stripe-events-recorded").startswith(
+        "- ✅ **App recorded this run's Stripe events** (`stripe-events-recorded`): query "
+        "returned 5 rows; 3 assertions held (")
+    assert "] ✓ PASS  Test customer subscribes to Pro, then cancels [stripe-subscription-flow]: " \
+        in process.stdout
+
+
+def test_demo_shows_no_stripe_secret_of_its_own(passing_demo: DemoRun) -> None:
+    assert passing_demo.process.returncode == 0
+    assert_no_planted_secret(passing_demo)
+    assert_no_stripe_key(passing_demo.process.stdout, passing_demo.process.stderr,
+                         passing_demo.report)
+
+
+def test_demo_runs_the_kubernetes_checks_against_its_fake_cluster_without_printing_a_key(
+        passing_demo: DemoRun) -> None:
+    process, report = passing_demo.process, passing_demo.report_path
 
     assert process.returncode == 0, process.stdout + process.stderr
     assert K8S_CHECKS <= set(CHECKS)
@@ -105,6 +198,35 @@ def test_live_stripe_key_in_staging_fails_the_secret_check_without_printing_it(
     assert "  stripe-api-key: present, 107 chars, fails prefix (expected sk_test_)\n" in text
     failed = {check_id for check_id in CHECKS if check_line(text, check_id).startswith("- ❌ ")}
     assert failed == {"stripe-secrets"}
+    # The suite's own key, made fresh for this run (none planted), shows as its fingerprint.
+    assert "test-mode secret key sk_test\\_…(107 chars) works" in check_line(text, "stripe-account")
+    assert_no_stripe_key(process.stdout, process.stderr, text)
+
+
+def test_degraded_stripe_webhooks_fail_the_billing_category_naming_the_event(
+        tmp_path: Path) -> None:
+    run = run_planted_demo(tmp_path, "--degrade", "stripe-webhooks")
+
+    process, text = run.process, run.report
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert re.search(r"^demo: target serving at http://127\.0\.0\.1:\d+ with stripe-webhooks "
+                     r"degraded$", process.stdout, re.MULTILINE)
+    assert ("] ✗ FAIL  Signed Stripe events acknowledged, forged ones refused "
+            "[stripe-webhook-delivery]: invoice.payment_failed: the app answered 500; "
+            "expected 2xx (") in process.stdout
+    assert check_line(text, "stripe-webhook-delivery").startswith(
+        "- ❌ **Signed Stripe events acknowledged, forged ones refused** "
+        "(`stripe-webhook-delivery`): invoice.payment_failed: the app answered 500; "
+        "expected 2xx (")
+    assert "handler for invoice.payment_failed crashed" in text  # what the app said
+    assert check_line(text, "stripe-events-recorded").endswith(
+        "skipped: depends on 'stripe-webhook-delivery', which failed")
+    assert "| Billing (Stripe) | 6 | 4 | 1 | 1 | ❌ FAIL |" in text
+    assert (f"**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of {len(CHECKS)} checks "
+            f"failed**") in text
+    failed = {check_id for check_id in CHECKS if check_line(text, check_id).startswith("- ❌ ")}
+    assert failed == {"stripe-webhook-delivery"}  # the health endpoint knows nothing of it
+    assert_no_planted_secret(run)
     assert_no_stripe_key(process.stdout, process.stderr, text)
 
 
@@ -138,7 +260,8 @@ def test_unreachable_database_skips_the_database_checks_with_the_reason(tmp_path
     # The connect check could not run: that fails the run, as the suite says it must.
     assert process.returncode == 1, process.stdout + process.stderr
     assert process.stderr.startswith("demo: PostgreSQL is not reachable (")
-    assert process.stderr.endswith("the database checks will be skipped\n")
+    assert process.stderr.endswith("the database checks will be skipped, and the target "
+                                   "cannot record Stripe events\n")
     assert "Traceback" not in process.stderr
     text = report.read_text(encoding="utf-8")
     # The reason names the server that was asked for, not some stand-in address.
@@ -150,9 +273,21 @@ def test_unreachable_database_skips_the_database_checks_with_the_reason(tmp_path
             "skipped: depends on 'db-connect', which could not run"), check_id
     assert check_line(text, "customer-defaults").endswith(
         "skipped: depends on 'billing-tables', which was skipped")
-    for check_id in set(CHECKS) - DATABASE_CHECKS:  # the HTTP and k8s checks ran, and passed
+    assert check_line(text, "stripe-events-recorded").endswith(
+        "skipped: depends on 'db-connect', which could not run")
+    # An app that cannot record a Stripe event must not acknowledge it: Stripe then retries.
+    assert check_line(text, "stripe-webhook-delivery").startswith(
+        "- ❌ **Signed Stripe events acknowledged, forged ones refused** "
+        "(`stripe-webhook-delivery`): customer.subscription.created: the app answered 503; "
+        "expected 2xx; ")
+    assert check_line(text, "stripe-subscription-flow").startswith(
+        "- ❌ **Test customer subscribes to Pro, then cancels** (`stripe-subscription-flow`): "
+        "step 'wait for events': customer.subscription.created: seen, but 1 webhook endpoint "
+        "has not acknowledged it within 5s (")
+    # The HTTP, k8s and other Stripe checks ran, and passed.
+    for check_id in set(CHECKS) - DATABASE_CHECKS - RECORDING_CHECKS - {"stripe-events-recorded"}:
         assert check_line(text, check_id).startswith("- ✅ "), check_id
-    assert (f"**Overall result**: ❌ **SMOKE TESTS FAILED: 1 of {len(CHECKS)} checks failed "
+    assert (f"**Overall result**: ❌ **SMOKE TESTS FAILED: 3 of {len(CHECKS)} checks failed "
             "(1 could not run)**") in text
 
 
@@ -178,6 +313,22 @@ def test_unknown_component_to_degrade_is_a_usage_error(tmp_path: Path) -> None:
     assert process.returncode == 2
     assert process.stderr.splitlines()[-1] == (
         "python -m demo: error: argument --degrade: invalid choice: 'gemini' "
-        "(choose from 'anthropic', 'openai', 'openrouter', 'database', 'live-stripe-key')")
+        "(choose from 'anthropic', 'openai', 'openrouter', 'database', 'stripe-webhooks', "
+        "'live-stripe-key')")
     assert "Traceback" not in process.stderr
+    assert not report.exists()
+
+
+def test_a_planted_stripe_key_of_the_wrong_shape_is_a_usage_error_that_does_not_quote_it(
+        tmp_path: Path) -> None:
+    report = tmp_path / "demo-report.md"
+    live = "sk_" + "live_CANARYdemo51Hx9q2Lm8Zr4TwQab7Kd0"
+
+    process = run_demo("--report", str(report), env={"DEMO_STRIPE_KEY": live})
+
+    assert process.returncode == 2
+    assert process.stderr.splitlines()[-1] == (
+        "python -m demo: error: $DEMO_STRIPE_KEY must hold a test-mode secret key, sk_test_ "
+        "and letters or digits; unset it to have one made")
+    assert "CANARY" not in process.stdout + process.stderr
     assert not report.exists()

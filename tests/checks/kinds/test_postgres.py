@@ -720,6 +720,9 @@ async def test_dsn_password_never_appears_in_outcomes_or_errors(pg_billing_dsn: 
 async def test_demo_suite_database_checks_pass_against_demo_schema(
         pg_billing_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_DATABASE_URL", pg_billing_dsn)
+    # The environment's other secrets: a plan needs them all, and the db checks use neither.
+    monkeypatch.setenv("DEMO_STRIPE_KEY", "sk_" + "test_unusedByTheDbChecks0123")
+    monkeypatch.setenv("DEMO_STRIPE_WEBHOOK_SECRET", "whsec_" + "unusedByTheDbChecks0123")
     plan = build_plan(load_suite(ROOT / "demo" / "smoketest.yaml"), "staging", only=["db"])
     assert {c.spec.type for c in plan.checks} >= {"postgres.connect", "postgres.tables",
                                                   "postgres.columns", "postgres.probe"}
