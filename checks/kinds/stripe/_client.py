@@ -62,6 +62,9 @@ _ACCOUNT = re.compile(r"\s*on account '[^']*'")
 # each response body at DEBUG (a webhook endpoint's signing secret included): whatever level
 # a CLI's --verbose sets, none of that may reach a log.
 logging.getLogger("stripe").setLevel(logging.WARNING)
+# stripe imports its client's modules on first use (about 50 ms): done when the kind is loaded,
+# at planning, so that it never stalls a run's event loop (and the latencies it measures).
+stripe.StripeClient("sk_test_warmup", http_client=stripe.HTTPXClient())
 
 
 # ------------------------------------------------------------------------------ parameters
