@@ -16,28 +16,88 @@ An assertion is one line, `PATH OP VALUE`, or the same as a mapping
 
 VALUE is read as YAML (`2`, `true`, `null`, `[a, b]`, `"quoted text"`). A failure reads
 `services.ai_providers.openai: expected "healthy", got "degraded"`.
+
+A key holding `.`, spaces, brackets, or a literal `*` is quoted, with `\\"` and `\\\\` as
+escapes; a bare name is anything up to the next `.` or `[`:
+
+    services["ai.providers"] == healthy
+    ["key with spaces"] exists
+    limits["*"] == 10                         the key `*`, not a wildcard
+
+The HTTP kinds (`http`, each `http.flow` step) also answer for the response itself, under
+names that start with `$` (which, alone or as `$.`, is the body's root), so a body field
+called `headers` or `status` is still a bare path:
+
+    $status in [200, 204]                     replaces the default `status: 200`
+    $headers.retry-after exists               names are case-insensitive
+    $headers.x-ratelimit-remaining <= 10      values are text; numbers compare as numbers
+    $elapsed_ms < 300
+    headers.x == 1                            the body's `headers` field
+
+A repeated header reads as its values joined by ", ", as HTTP does. A body key that
+starts with `$` is written quoted: `["$ref"]`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
-__all__ = ["Assertion", "AssertionList", "OPERATORS", "evaluate", "found_values",
-           "parse_assertion", "select"]
+from checks.paths import (
+    MISSING,
+    RESPONSE_FIELDS,
+    ResponseFacts,
+    field_of,
+    found_values,
+    quote_key,
+    select,
+    split_path,
+)
+
+__all__ = ["Assertion", "AssertionList", "OPERATORS", "RESPONSE_FIELDS", "ResponseFacts",
+           "evaluate", "found_values", "parse_assertion", "quote_key", "response_field",
+           "select"]
 
 OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "not in", "in", "matches", "not exists", "exists")
 _UNARY = {"exists", "not exists"}
-_MISSING = object()
-_LINE = re.compile(
-    r"^\s*(?P<path>len\([^)]*\)|\S+)\s+(?P<op>==|!=|<=|>=|<|>|not\s+in|in|matches|"
+_REST = re.compile(
+    r"\s+(?P<op>==|!=|<=|>=|<|>|not\s+in|in|matches|"
     r"not\s+exists|exists)(?:\s+(?P<value>.*?))?\s*$", re.DOTALL)
+
+
+def _path_end(text: str, start: int, closing: str = "") -> int:
+    """Where the path starting at `start` ends: at whitespace (or `closing`) outside a
+    quoted key, so that `a["b c"]` is one path."""
+    i = start
+    while i < len(text) and not text[i].isspace() and text[i] != closing:
+        if text.startswith('["', i):
+            i += 2
+            while i < len(text) and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        i += 1
+    return min(i, len(text))
+
+
+def _split_line(raw: str) -> tuple[str, str, str | None] | None:
+    """(path as written, op, value text) of an assertion line; None if it is not one."""
+    start = len(raw) - len(raw.lstrip())
+    if raw.startswith("len(", start):
+        end = _path_end(raw, start + 4, closing=")")
+        if not raw.startswith(")", end):
+            return None
+        path, end = raw[start:end + 1], end + 1
+    else:
+        end = _path_end(raw, start)
+        path = raw[start:end]
+    match = _REST.match(raw, end)
+    if not path or match is None:
+        return None
+    return path, match.group("op"), match.group("value")
 
 
 class Assertion(BaseModel):
@@ -72,11 +132,13 @@ def parse_assertion(raw: Any) -> Assertion:
         if op not in _UNARY and "value" not in data:
             raise ValueError(f"'{op}' needs a value: expected keys 'path', 'op' and 'value'")
     elif isinstance(raw, str):
-        match = _LINE.match(raw)
-        if not match:
+        pieces = _split_line(raw)
+        if pieces is None and '["' in raw:
+            split_path(raw.strip())  # an unclosed quote ran to the end: say that, not "PATH OP"
+        if pieces is None:
             raise ValueError(f"cannot read assertion {raw!r}: expected 'PATH OP VALUE', with "
                              f"spaces around OP, one of {', '.join(OPERATORS)}")
-        path, op, text_value = match.group("path"), match.group("op"), match.group("value")
+        path, op, text_value = pieces
         op = " ".join(op.split())
         value = None
         if text_value is not None:
@@ -105,7 +167,7 @@ def parse_assertion(raw: Any) -> Assertion:
     length = False
     if path.startswith("len(") and path.endswith(")"):
         path, length = path[4:-1].strip() or "$", True
-    _split(path)  # validates the path
+    split_path(path)  # validates the path
     return Assertion(path=path, op=op, value=value, length=length)
 
 
@@ -153,80 +215,16 @@ AssertionList = Annotated[
     BeforeValidator(_as_list), WithJsonSchema(_LIST_SCHEMA)]
 
 
-# ------------------------------------------------------------------------------ paths
-
-def _split(path: str) -> list[str | int]:
-    """`a.b[0].*` -> ['a', 'b', 0, '*']; `$` alone is the root."""
-    if path in ("$", ""):
-        return []
-    if path.startswith("$."):
-        path = path[2:]
-    elif path.startswith("$["):  # `$[0].name`: the root is a list
-        path = path[1:]
-    parts: list[str | int] = []
-    for piece in re.split(r"\.(?![^\[]*\])", path):
-        match = re.fullmatch(r"([^\[\]]*)((?:\[(?:[0-9]+|\*)\])*)", piece)
-        if match is None or (not match.group(1) and not match.group(2)):
-            raise ValueError(f"invalid path '{path}': expected names separated by '.', "
-                             "with '*' or [N] for list items")
-        if match.group(1):
-            name = match.group(1)
-            # `items.0` indexes a list; `01` stays a name, as no index is written that way
-            parts.append(int(name) if re.fullmatch(r"0|[1-9][0-9]*", name) else name)
-        for index in re.findall(r"\[([0-9]+|\*)\]", match.group(2)):
-            parts.append("*" if index == "*" else int(index))
-    return parts
-
-
-def _join(parts: list[str | int]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "$"
-
-
-def select(data: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """Every (concrete path, value) the path reaches; a missing key yields `_MISSING`."""
-    yield from _walk(data, _split(path), [])
-
-
-def found_values(data: Any, path: str) -> list[Any]:
-    """The values the path reaches, in document order; a missing key reaches none."""
-    return [value for _, value in select(data, path) if value is not _MISSING]
-
-
-def _walk(data: Any, parts: list[str | int], seen: list[str | int]) -> Iterator[tuple[str, Any]]:
-    if not parts:
-        yield _join(seen), data
-        return
-    head, rest = parts[0], parts[1:]
-    if head == "*":
-        if isinstance(data, dict):
-            items: list[tuple[str | int, Any]] = list(data.items())
-        elif isinstance(data, list):
-            items = list(enumerate(data))
-        else:
-            yield _join(seen + ["*"]), _MISSING
-            return
-        for key, value in items:
-            yield from _walk(value, rest, seen + [key])
-        if not items:
-            yield _join(seen + ["*"]), _MISSING
-        return
-    if isinstance(data, dict) and head in data:
-        yield from _walk(data[head], rest, seen + [head])
-    elif isinstance(data, dict) and str(head) in data:
-        yield from _walk(data[str(head)], rest, seen + [head])
-    elif isinstance(data, list) and isinstance(head, int) and -len(data) <= head < len(data):
-        yield from _walk(data[head], rest, seen + [head])
-    else:
-        yield _join(seen + [head]), _MISSING
+def response_field(assertion: Assertion) -> str | None:
+    """The response field the assertion reads (`status`, `headers`, `elapsed_ms`); None
+    when it reads the body."""
+    return field_of(assertion.path)
 
 
 # ------------------------------------------------------------------------------ evaluation
 
 def _show(value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return "nothing (missing)"
     try:
         return json.dumps(value, default=str, ensure_ascii=False)
@@ -260,10 +258,10 @@ def _equal(actual: Any, expected: Any) -> bool:
 
 def _holds(op: str, actual: Any, expected: Any) -> bool:
     if op == "exists":
-        return actual is not _MISSING
+        return actual is not MISSING
     if op == "not exists":
-        return actual is _MISSING
-    if actual is _MISSING:
+        return actual is MISSING
+    if actual is MISSING:
         return False
     if op == "==":
         return _equal(actual, expected)
@@ -298,13 +296,19 @@ def _expectation(assertion: Assertion) -> str:
     return f"{prefix}{words[assertion.op]}{_show(assertion.value)}"
 
 
-def evaluate(assertions: list[Assertion], data: Any) -> list[str]:
-    """The failure messages; an empty list means every assertion held."""
+def evaluate(assertions: list[Assertion], data: Any,
+             response: ResponseFacts | None = None) -> list[str]:
+    """The failure messages; an empty list means every assertion held. `response` answers
+    the `$status`, `$headers` and `$elapsed_ms` paths; without one they fail, saying so."""
     failures: list[str] = []
     for assertion in assertions:
-        for path, actual in select(data, assertion.path):
+        if response is None and response_field(assertion):
+            failures.append(f"{assertion.path}: only an HTTP response has "
+                            f"{', '.join('$' + name for name in RESPONSE_FIELDS)}")
+            continue
+        for path, actual in select(data, assertion.path, response):
             value = actual
-            if assertion.length and actual is not _MISSING:
+            if assertion.length and actual is not MISSING:
                 try:
                     value = len(actual)
                 except TypeError:
@@ -313,7 +317,7 @@ def evaluate(assertions: list[Assertion], data: Any) -> list[str]:
                     continue
             if not _holds(assertion.op, value, assertion.value):
                 got = _show(value) if not assertion.length else str(value)
-                if assertion.length and actual is _MISSING:
+                if assertion.length and actual is MISSING:
                     got = _show(actual)
                 failures.append(f"{path}: expected {_expectation(assertion)}, got {got}")
     return failures

@@ -33,10 +33,11 @@ import certifi
 import httpx
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from checks.assertions import AssertionList, evaluate
+from checks.assertions import AssertionList, evaluate, response_field
 from checks.config import Duration
 from checks.errors import CheckError
 from checks.kinds.base import CheckContext, CheckKind, KindParams
+from checks.paths import ResponseFacts
 from checks.results import Outcome
 
 __all__ = [
@@ -120,6 +121,11 @@ class HttpRequest(KindParams):
 
     @property
     def expected_statuses(self) -> list[int]:
+        """The statuses the response may have; empty when a `$status` assertion says instead
+        of the default 200 (an explicit `status:` still applies)."""
+        if "status" not in self.model_fields_set and any(
+                response_field(a) == "status" for a in self.assertions):
+            return []
         return self.status if isinstance(self.status, list) else [self.status]
 
     def describe(self) -> str:
@@ -197,6 +203,13 @@ class Exchange:
     def document(self) -> Any:
         """The body parsed as JSON; ValueError when it is not JSON."""
         return json.loads(self.content)
+
+    @property
+    def facts(self) -> ResponseFacts:
+        """The response for `$status`, `$headers.NAME` and `$elapsed_ms` assertions."""
+        # httpx lower-cases names and joins a repeated header's values with ", "
+        headers = {name: self.headers[name] for name in self.headers.keys()}
+        return ResponseFacts(status=self.status, headers=headers, elapsed_ms=self.elapsed_ms)
 
     @property
     def content_type(self) -> str:
@@ -372,7 +385,7 @@ def judge(request: HttpRequest, exchange: Exchange) -> Judgement:
     failures: list[str] = []
     notes: list[str] = []
     expected = request.expected_statuses
-    status_ok = exchange.status in expected
+    status_ok = not expected or exchange.status in expected
     if not status_ok:
         failures.append(_status_failure(expected, exchange))
     if request.max_latency is not None:
@@ -400,16 +413,19 @@ def _status_failure(expected: list[int], exchange: Exchange) -> str:
 
 def _body_failures(request: HttpRequest, exchange: Exchange) -> list[str]:
     failures: list[str] = []
-    if request.assertions:
+    on_body = [a for a in request.assertions if response_field(a) is None]
+    document = None
+    if on_body:
         try:
             document = exchange.document
         except ValueError:
             what = exchange.content_type or "a body without a content type"
-            count = len(request.assertions)
-            failures.append(f"expected a JSON body for {count} assertion"
-                            f"{'s' if count != 1 else ''}, got {what} that is not JSON")
-        else:
-            failures.extend(evaluate(request.assertions, document))
+            failures.append(f"expected a JSON body for {len(on_body)} assertion"
+                            f"{'s' if len(on_body) != 1 else ''}, got {what} that is not JSON")
+            on_body = []
+    # A response that is not JSON still answers `$status` and `$headers` assertions.
+    wanted = [a for a in request.assertions if response_field(a) or a in on_body]
+    failures.extend(evaluate(wanted, document, exchange.facts))
     if request.body_matches is not None and not re.search(request.body_matches, exchange.text):
         failures.append(f"body does not match /{request.body_matches}/")
     return failures

@@ -182,10 +182,9 @@ def test_select_reports_concrete_paths_and_missing_ones() -> None:
     ("status in healthy", "'in' needs a list, as in 'status in [a, b]'"),
     ("version matches (", "invalid regular expression '(': missing ), unterminated subpattern "
                           "at position 0"),
-    ("a..b == 1", "invalid path 'a..b': expected names separated by '.', with '*' or [N] for "
-                  "list items"),
-    ("a[x] == 1", "invalid path 'a[x]': expected names separated by '.', with '*' or [N] for "
-                  "list items"),
+    ("a..b == 1", "invalid path 'a..b': at character 3, expected a name after '.'"),
+    ("a[x] == 1", "invalid path 'a[x]': at character 3, expected a list index, '*' or a quoted "
+                  "key such as [\"a.b\"]"),
     (5, "expected an assertion line such as 'status == healthy', got 5"),
     ({"path": "a"}, "expected an assertion mapping with 'path', 'op' and 'value', got keys "
                     "['path']"),

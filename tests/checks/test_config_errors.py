@@ -264,6 +264,11 @@ LOAD_CASES = [
      "smoketest.yaml:11:13: categories[0].checks[0].assert[1]: test.probe: cannot read "
      "assertion 'status === ok': expected 'PATH OP VALUE', with spaces around OP, one of ==, "
      "!=, <=, >=, <, >, not in, in, matches, not exists, exists"),
+    ("unclosed-quoted-key", HEAD + "      - id: api\n        type: test.probe\n"
+     "        url: http://x\n        assert:\n          - 'services[\"ai.providers == ok'\n",
+     "smoketest.yaml:10:13: categories[0].checks[0].assert[0]: test.probe: invalid path "
+     "'services[\"ai.providers == ok': at character 29, expected a closing '\"' for the "
+     "quoted key"),
 ]
 
 

@@ -101,8 +101,8 @@ async def test_a_path_the_check_did_not_read_leaves_the_version_unknown(target: 
      "smoketest.yaml:15:17: version.from: the version is to be read by unknown check 'helth' "
      "(did you mean 'health'?); expected one of: health, db"),
     ("version: {from: health, path: 'a..b'}",
-     "smoketest.yaml:15:31: version.path: invalid path 'a..b': expected names separated by '.', "
-     "with '*' or [N] for list items"),
+     "smoketest.yaml:15:31: version.path: invalid path 'a..b': at character 3, expected a "
+     "name after '.'"),
     ("version: {from: health}",
      "smoketest.yaml:15:10: version.path: missing required field 'path'"),
 ])

@@ -86,10 +86,20 @@ async def _big(request: Request) -> Response:
     return PlainTextResponse("x" * 10_000)
 
 
+async def _limited(request: Request) -> Response:
+    """Rate-limit headers, a header sent twice, and body fields named like response fields."""
+    response = JSONResponse({"headers": {"retry-after": "never"}, "status": "healthy",
+                             "services": {"ai.providers": "healthy"}},
+                            headers={"Retry-After": "120", "X-RateLimit-Remaining": "7"})
+    response.raw_headers += [(b"x-served-by", b"edge-1"), (b"x-served-by", b"edge-2")]
+    return response
+
+
 PROBE = Starlette(routes=[
     Route("/status/{code:int}", _status), Route("/slow", _slow), Route("/document", _document),
     Route("/text", _text), Route("/redirect", _redirect), Route("/loop", _loop),
     Route("/echo", _echo, methods=["GET", "POST", "PUT", "DELETE"]), Route("/big", _big),
+    Route("/limited", _limited),
 ])
 
 
@@ -252,6 +262,68 @@ async def test_assertions_on_a_body_that_is_not_json_fail_clearly(probe: str) ->
     assert not outcome.passed
     assert outcome.summary == "expected a JSON body for 1 assertion, got text/html that is not JSON"
     assert "<html><body>Welcome to rsolv" in outcome.details
+
+
+# ------------------------------------------------------------------------------ response fields
+
+@pytest.mark.parametrize(("assertion", "failure"), [
+    ("$headers.retry-after exists", None),
+    ("$headers.Retry-After == 120", None),
+    ("$headers.X-RATELIMIT-REMAINING <= 10", None),
+    ("$headers.x-ratelimit-remaining < 5",
+     '$headers.x-ratelimit-remaining: expected < 5, got "7"'),
+    ("$headers.x-served-by == 'edge-1, edge-2'", None),
+    ("$headers.location exists", "$headers.location: expected a value, got nothing (missing)"),
+    ("$status in [200, 204]", None),
+    ("$elapsed_ms < 5000", None),
+    ("headers.retry-after == never", None),
+    ("status == healthy", None),
+    ('services["ai.providers"] == healthy', None),
+])
+async def test_response_assertions_on_a_real_response(probe: str, assertion: str,
+                                                      failure: str | None) -> None:
+    outcome = await _run({"url": f"{probe}/limited", "assert": [assertion]})
+
+    if failure is None:
+        assert outcome.passed, outcome.summary
+    else:
+        assert (outcome.passed, outcome.summary) == (False, failure)
+
+
+async def test_elapsed_ms_is_the_measured_response_time(probe: str) -> None:
+    outcome = await _run({"url": f"{probe}/slow?s=0.05", "assert": "$elapsed_ms < 40"})
+
+    match = re.fullmatch(r"\$elapsed_ms: expected < 40, got ([0-9.]+)", outcome.summary)
+    assert match and float(match.group(1)) >= 50
+
+
+def test_response_field_names_are_exact_while_header_names_are_not() -> None:
+    with pytest.raises(ValidationError, match="expected a response field"):
+        HttpCheck.Params.model_validate({"url": "http://127.0.0.1:1/", "assert": "$HEADERS.x == 1"})
+
+
+async def test_a_status_assertion_replaces_the_default_status(probe: str) -> None:
+    no_content = await _run({"url": f"{probe}/status/204", "assert": "$status in [200, 204]"})
+    not_found = await _run({"url": f"{probe}/status/404", "assert": "$status in [200, 204]"})
+    explicit = await _run({"url": f"{probe}/status/204", "status": 200,
+                           "assert": "$status in [200, 204]"})
+
+    assert no_content.passed, no_content.summary
+    assert not_found.summary == "$status: expected one of [200, 204], got 404"
+    assert explicit.summary == "expected status 200, got 204"
+
+
+async def test_response_assertions_hold_on_a_body_that_is_not_json(probe: str) -> None:
+    passed = await _run({"url": f"{probe}/text",
+                         "assert": ["$headers.content-type matches ^text/html", "$status == 200"]})
+    mixed = await _run({"url": f"{probe}/text",
+                        "assert": ["$headers.content-type matches ^application/json",
+                                   "status == healthy"]})
+
+    assert passed.passed, passed.summary
+    assert mixed.summary == ("expected a JSON body for 1 assertion, got text/html that is not "
+                             'JSON; $headers.content-type: expected to match "^application/json", '
+                             'got "text/html; charset=utf-8"')
 
 
 async def test_body_matches_searches_the_text_body(probe: str) -> None:

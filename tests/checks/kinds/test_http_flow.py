@@ -209,6 +209,19 @@ categories:
 
 # ------------------------------------------------------------------------- failures and cleanup
 
+async def test_a_step_asserts_on_status_headers_and_elapsed_ms(target: Target) -> None:
+    response = ["$status in [200, 203]", "$headers.Content-Type matches ^application/json",
+                "$elapsed_ms < 10000", "subscription_type == trial"]
+    passed = await run_flow(onboarding(target.base_url, whoami={"assert": response}))
+    failed = await run_flow(onboarding(target.base_url, whoami={
+        "assert": ["$headers.X-Missing exists"]}))
+
+    assert passed.passed, passed.summary
+    assert failed.summary == ("step 'whoami': $headers.x-missing: expected a value, got "
+                              "nothing (missing)")
+    assert target.customer_count == 0
+
+
 async def test_a_failing_middle_step_is_named_and_cleanup_still_runs(target: Target) -> None:
     outcome = await run_flow(onboarding(target.base_url, whoami={"headers": {}}))
 
