@@ -4,7 +4,12 @@
 A suite file cannot make the loader take more than a bounded time and memory: the file is at
 most MAX_FILE_BYTES of UTF-8 text, nested at most MAX_DEPTH levels, and holds at most
 MAX_VALUES values once its aliases are expanded (counted while composing, so a "billion
-laughs" file is refused before anything is expanded). Each is a ConfigError naming the line."""
+laughs" file is refused before anything is expanded). Each is a ConfigError naming the line.
+
+Where PyYAML was built with libyaml, libyaml scans and parses (about 4x faster on a 500-check
+suite) and our composer, with its bounds, builds the tree from libyaml's events; a file that
+libyaml refuses is read again by the pure-Python loader, whose words and marks are the
+errors' (PyYAML's and libyaml's messages differ)."""
 
 from __future__ import annotations
 
@@ -133,15 +138,15 @@ def _explain(exc: yaml.MarkedYAMLError) -> str:
     return f"{problem}{context}"
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader's composer, counting as it composes: the nesting depth, the aliases, and the
+class _Bounds(yaml.composer.Composer):
+    """PyYAML's composer, counting as it composes: the nesting depth, the aliases, and the
     values the tree would hold with every alias expanded (an alias adds the size of the node
-    it repeats, known once that node is closed). PyYAML's composer recurses once per level,
-    so the depth limit also keeps 5,000 nested `[` from reaching Python's recursion limit."""
+    it repeats, known once that node is closed). The composer recurses once per level, so the
+    depth limit also keeps 5,000 nested `[` from reaching Python's recursion limit."""
 
-    def __init__(self, text: str, file: str) -> None:
-        super().__init__(text)
+    def _start_bounds(self, file: str) -> None:
         self._file = file
+        self._tags: dict[tuple[str, Any], str] = {}  # (scalar, implicit) -> resolved tag
         self._depth = 0
         self._values = 0
         self._aliases = 0
@@ -173,6 +178,15 @@ class _BoundedLoader(yaml.SafeLoader):
             self._sizes[event.anchor] = self._values - before
         return node  # type: ignore[no-any-return]
 
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
+        # A suite repeats its keys (`id`, `type`) hundreds of times: match each text once.
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+        tag = self._tags.get((value, implicit))
+        if tag is None:
+            tag = self._tags[value, implicit] = super().resolve(kind, value, implicit)
+        return tag
+
     def _count(self, values: int, event: yaml.Event) -> None:
         self._values += values
         if self._values > MAX_VALUES:
@@ -186,6 +200,61 @@ class _BoundedLoader(yaml.SafeLoader):
         return ConfigError(message, Location(self._file, *_at(event.start_mark)))
 
 
+class _BoundedLoader(_Bounds, yaml.SafeLoader):
+    """The pure-Python scanner and parser: the reference for every error's words and marks."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self._start_bounds(file)
+
+
+# What only the pure-Python loader reads as PyYAML does: a control character (its reader
+# refuses it before parsing) and a tab (libyaml lets `a:<TAB>b` through, PyYAML refuses it).
+_PURE_ONLY = re.compile(f"\t|{yaml.reader.Reader.NON_PRINTABLE.pattern}")
+
+# In a flow collection PyYAML ends a plain scalar at `?` and reads `a:` or `a:]` as a key,
+# where libyaml reads on: such a scalar from libyaml is one PyYAML would have refused. An
+# empty value (`{a: }`) libyaml places one column later.
+_FLOW_PLAIN_PYYAML_ENDS = re.compile(r"^$|[?,\[\]{}]|:(?:$|[,\[\]{}])")
+
+
+class _NotAsPyYAML(yaml.YAMLError):
+    """libyaml read something that PyYAML may read otherwise: read it again with PyYAML."""
+
+
+_C_LOADER: type[_BoundedCLoader] | None = None
+if yaml.__with_libyaml__:
+    class _BoundedCLoader(_Bounds, yaml.cyaml.CParser, yaml.resolver.Resolver):
+        """libyaml scans and parses; the same bounded composer builds the nodes from its
+        events, so the limits hold while composing, as in _BoundedLoader. Where the two
+        grammars part (a tag, a flow scalar PyYAML would end early) it gives way to PyYAML."""
+
+        def __init__(self, text: str, file: str) -> None:
+            yaml.cyaml.CParser.__init__(self, text)
+            yaml.composer.Composer.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self._start_bounds(file)
+            self._flow_depth = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+            event = self.peek_event()
+            if getattr(event, "tag", None) is not None:
+                raise _NotAsPyYAML("a tag")
+            if isinstance(event, yaml.ScalarEvent):
+                if (self._flow_depth and not event.style  # plain: libyaml says ""
+                        and _FLOW_PLAIN_PYYAML_ENDS.search(event.value)):
+                    raise _NotAsPyYAML("a flow scalar")
+            elif isinstance(event, yaml.CollectionStartEvent) and event.flow_style:
+                self._flow_depth += 1
+                try:
+                    return super().compose_node(parent, index)
+                finally:
+                    self._flow_depth -= 1
+            return super().compose_node(parent, index)
+
+    _C_LOADER = _BoundedCLoader
+
+
 def _at(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
 
@@ -197,7 +266,30 @@ def _line_column(text: str, index: int) -> tuple[int, int]:
 
 
 def load_yaml(text: str, file: str) -> YamlDocument:
+    node = _compose(text, file)
+    if node is None:
+        raise ConfigError("the file is empty; expected a mapping with 'environments' and "
+                          "'categories'", Location(file, 1, 1))
     source = SourceMap(file)
+    return YamlDocument(_construct(node, (), source), source)
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """The document's node tree, composed from libyaml's events where libyaml is installed;
+    a file it refuses, passes a bound in, or may read otherwise is composed again by the
+    pure-Python loader, so every error keeps PyYAML's words and marks."""
+    if _C_LOADER is not None and not _PURE_ONLY.search(text):
+        loader = _C_LOADER(text, file)
+        try:
+            return loader.get_single_node()  # type: ignore[no-any-return]
+        except (yaml.YAMLError, ConfigError):
+            pass  # an error is rare: worded below, as PyYAML words it
+        finally:
+            loader.dispose()
+    return _compose_pure(text, file)
+
+
+def _compose_pure(text: str, file: str) -> yaml.Node | None:
     try:
         loader = _BoundedLoader(text, file)
     except yaml.reader.ReaderError as exc:  # a control character: PyYAML checks them first
@@ -205,7 +297,7 @@ def load_yaml(text: str, file: str) -> YamlDocument:
                           "text (write it as an escape, such as \\t, in a double-quoted "
                           "string)", Location(file, *_line_column(text, exc.position))) from None
     try:
-        node = loader.get_single_node()
+        return loader.get_single_node()  # type: ignore[no-any-return]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -214,10 +306,6 @@ def load_yaml(text: str, file: str) -> YamlDocument:
         raise ConfigError(f"invalid YAML: {exc}", Location(file)) from None
     finally:
         loader.dispose()
-    if node is None:
-        raise ConfigError("the file is empty; expected a mapping with 'environments' and "
-                          "'categories'", Location(file, 1, 1))
-    return YamlDocument(_construct(node, (), source), source)
 
 
 def read_yaml_file(path: str | Path) -> YamlDocument:
