@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 BENCHES = ["bench.engine", "bench.bot", "bench.deploys", "bench.stripe_subscription_flow",
-           "bench.stripe_webhook_delivery"]
+           "bench.stripe_webhook_delivery", "bench.suite_loading", "bench.startup"]
 
 
 def main() -> int:

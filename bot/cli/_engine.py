@@ -10,9 +10,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from bot.cli._bridge import output_redactor
 from bot.suites import load_suite
@@ -21,6 +21,9 @@ from checks.errors import SmokebotError, UsageError
 from checks.plan import RunPlan, build_plan
 from checks.redact import RedactingFilter, Redactor
 from checks.results import RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["list_checks", "run", "schema", "validate"]
 
@@ -104,6 +107,8 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
         concurrency: int | None, version: str | None, verbose: bool) -> None:
     """Run the suite against ENVIRONMENT. Exit 0 passed, 1 failed, 2 usage or config
     error, 130 cancelled (Ctrl-C)."""
+    from rich.console import Console  # here: `validate` and `list` never draw a console
+
     from checks.report import render_json, render_junit, render_markdown, render_summary
 
     suite = load_suite(_config_path(config))

@@ -5,6 +5,9 @@ small group of our own (commands that raise on purpose) and on the real `smokebo
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -152,8 +155,23 @@ def test_the_package_exposes_the_group_and_its_entry_point() -> None:
 
 
 def test_the_group_holds_every_command() -> None:
-    assert sorted(cli.commands) == ["audit", "deliveries", "history", "list", "migrate", "run",
+    assert cli.list_commands(click.Context(cli)) == ["audit", "deliveries", "history", "list", "migrate", "run",
                                     "schema", "serve", "validate", "worker"]
+
+
+def test_validate_imports_no_command_module_but_its_own(tmp_path: Path) -> None:
+    # In a fresh interpreter: this one has imported every command already.
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("environments: {staging: {}}\ncategories:\n  - name: Health\n"
+                     "    checks: [{id: up, type: http, url: 'http://127.0.0.1:9/'}]\n")
+    probe = ("import sys\nfrom click.testing import CliRunner\nfrom bot.cli import cli\n"
+             f"result = CliRunner().invoke(cli, ['validate', '--config', {str(suite)!r}])\n"
+             "assert result.exit_code == 0, result.output\n"
+             "print(sorted(m for m in sys.modules if m.startswith('bot.cli.')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+
+    assert done.stdout.strip() == "['bot.cli._bridge', 'bot.cli._engine', 'bot.cli._group']"
 
 
 def test_debug_is_an_option_of_the_smokebot_group() -> None:
