@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,13 +34,6 @@ FP_RESTRICTED = f"rk_test_…({len(RESTRICTED_KEY)} chars)"
 ACCOUNT = {"id": "key", "name": "Stripe key works", "type": "stripe.account"}
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[StripeFake, str]]:
-    fake = StripeFake()
-    with fake.serve() as url:
-        yield fake, url
-
-
 @pytest.fixture
 def fake(served: tuple[StripeFake, str]) -> StripeFake:
     fake = served[0]
@@ -49,11 +41,6 @@ def fake(served: tuple[StripeFake, str]) -> StripeFake:
     fake.add_key(TEST_KEY)
     fake.add_key(LIVE_KEY)
     return fake
-
-
-@pytest.fixture
-def api_base(served: tuple[StripeFake, str], fake: StripeFake) -> str:
-    return served[1]
 
 
 def test_the_registry_loads_the_stripe_kinds() -> None:

@@ -6,7 +6,6 @@ language; a missing or wrong price fails naming the price and what was expected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ PRO = {"id": "pro-price", "type": "stripe.price", "lookup_key": "pro_monthly",
        "assert": ["metadata.credits == 60", "product.name == Pro"]}
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[StripeFake, str]]:
-    fake = StripeFake()
-    with fake.serve() as url:
-        yield fake, url
-
-
 @pytest.fixture
 def fake(served: tuple[StripeFake, str]) -> StripeFake:
     fake = served[0]
@@ -48,11 +40,6 @@ def fake(served: tuple[StripeFake, str]) -> StripeFake:
                    lookup_key="pro_monthly", metadata={"credits": "60"})
     fake.add_price("pro-monthly-2023", product="prod_pro", unit_amount=1900)  # a legacy plan
     return fake
-
-
-@pytest.fixture
-def api_base(served: tuple[StripeFake, str], fake: StripeFake) -> str:
-    return served[1]
 
 
 async def price_check(api_base: str, **params: Any) -> Outcome:

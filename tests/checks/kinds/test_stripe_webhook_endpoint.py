@@ -5,7 +5,6 @@ mode and subscribed to our events; what is wrong is named (the missing events by
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,6 @@ EVENTS = ["customer.subscription.created", "customer.subscription.deleted", "inv
 CHECK = {"id": "webhook", "type": "stripe.webhook_endpoint", "url": URL, "events": EVENTS}
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[tuple[StripeFake, str]]:
-    fake = StripeFake()
-    with fake.serve() as url:
-        yield fake, url
-
-
 @pytest.fixture
 def fake(served: tuple[StripeFake, str]) -> StripeFake:
     fake = served[0]
@@ -47,11 +39,6 @@ def fake(served: tuple[StripeFake, str]) -> StripeFake:
     fake.add_webhook_endpoint("https://old.rsolv.dev/hooks", enabled_events=["charge.failed"],
                               id="we_old")
     return fake
-
-
-@pytest.fixture
-def api_base(served: tuple[StripeFake, str], fake: StripeFake) -> str:
-    return served[1]
 
 
 async def endpoint_check(api_base: str, **params: object) -> Outcome:
