@@ -24,30 +24,18 @@ from bot.slash import answer_smoketest
 from bot.suites import SuiteSource
 from checks.errors import ConfigError
 from tests.bot.services_support import CHANNEL
+from tests.support.suite_bombs import VALID_SUITE, laughs
 
 ALICE = "U0HUMAN001"
-GOOD = """\
-environments:
-  staging:
-    variables: {base_url: "http://127.0.0.1:9"}
-categories:
-  - name: Health
-    checks:
-      - id: health
-        type: http
-        url: ${base_url}/health
-"""
+GOOD = VALID_SUITE
 BOMB_ERROR = ("the file holds more than 100,000 values once its aliases are expanded; "
               "expected fewer (each alias repeats the whole node it names)")
 
 
-def laughs(levels: int = 5) -> str:
-    """Nine aliases of the level below on each line; refused at line 6, column 10. Five
-    levels, not nine: the loader before this fix spent 2 s and 180 MB on it (on nine, hours),
-    so that these tests fail, rather than exhaust the machine, where the fix is missing."""
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n" + GOOD
+# The bomb's levels, refused at line 6, column 10. Five levels, not nine: the loader before
+# the limits spent 2 s and 180 MB on it (on nine, hours), so that these tests fail, rather
+# than exhaust the machine, where the limits are missing.
+BOMB_LEVELS = 5
 
 
 def many_checks(count: int) -> str:
@@ -107,7 +95,7 @@ def check_ids(source: SuiteSource) -> list[str]:
 # --- the first load ------------------------------------------------------------------------
 
 def test_the_first_load_of_a_wrong_file_raises_where_it_is_asked_for(suite_file: Path) -> None:
-    suite_file.write_text(laughs(), encoding="utf-8")
+    suite_file.write_text(laughs(BOMB_LEVELS), encoding="utf-8")
     source = SuiteSource(suite_file)
     with pytest.raises(ConfigError) as caught:
         source.current()
@@ -117,7 +105,7 @@ def test_the_first_load_of_a_wrong_file_raises_where_it_is_asked_for(suite_file:
 
 async def test_the_first_load_raises_from_refresh_too_and_is_tried_again(
         suite_file: Path) -> None:
-    suite_file.write_text(laughs(), encoding="utf-8")
+    suite_file.write_text(laughs(BOMB_LEVELS), encoding="utf-8")
     source = SuiteSource(suite_file)
     for _ in range(2):
         with pytest.raises(ConfigError, match="more than 100,000 values"):
@@ -136,7 +124,7 @@ async def test_a_live_file_replaced_by_a_bomb_keeps_the_last_good_suite_and_says
     before = datetime.now(timezone.utc)
     good = source.current()
     after = datetime.now(timezone.utc)
-    replace(suite_file, laughs())
+    replace(suite_file, laughs(BOMB_LEVELS))
     caplog.set_level(logging.INFO, logger="smokebot.suites")
 
     async with ticking() as ticker:
@@ -244,7 +232,7 @@ def test_without_a_running_loop_a_change_is_loaded_where_it_is_asked_for(
     assert check_ids(source) == ["health"]
     replace(suite_file, GOOD.replace("id: health", "id: changed"))
     assert check_ids(source) == ["changed"]
-    replace(suite_file, laughs())
+    replace(suite_file, laughs(BOMB_LEVELS))
     assert check_ids(source) == ["changed"]
     assert source.refusal is not None
     assert source.refusal.error.render() == f"{suite_file}:6:10: {BOMB_ERROR}"
@@ -256,7 +244,7 @@ async def test_smoketest_list_says_the_suite_file_was_refused(services: Services
     path = services.suites.path
     before = await answer_smoketest(services, "list", user=ALICE, channel=CHANNEL)
     assert ":warning:" not in before.blocks[0]["text"]["text"]
-    replace(path, laughs())
+    replace(path, laughs(BOMB_LEVELS))
 
     reply = await answer_smoketest(services, "list", user=ALICE, channel=CHANNEL)
 

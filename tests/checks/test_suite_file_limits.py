@@ -19,28 +19,12 @@ from checks.config import load_suite
 from checks.errors import ConfigError
 from checks.plan import build_plan
 from checks.yamlsource import MAX_DEPTH, MAX_FILE_BYTES, load_yaml
+from tests.support.suite_bombs import VALID_SUITE as VALID
+from tests.support.suite_bombs import laughs
 
 FAST_S = 2.0
 SMALL_BYTES = 20 * 1024 * 1024
 
-VALID = """\
-environments:
-  staging:
-    variables: {base_url: "http://127.0.0.1:9"}
-categories:
-  - name: Health
-    checks:
-      - id: health
-        type: http
-        url: ${base_url}/health
-"""  # the check's `url:` value starts at line 9, column 14
-
-
-def laughs(levels: int) -> str:
-    """The "billion laughs": nine aliases of the level below on each line (9**9 at nine)."""
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n" + VALID
 
 
 def refused(path: Path, content: str | bytes, *, trace: bool = False) -> tuple[str, float, int]:

@@ -13,25 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
+from tests.support.suite_bombs import VALID_SUITE as VALID
+from tests.support.suite_bombs import laughs
 
 REPO = Path(__file__).resolve().parents[3]
-VALID = """\
-environments:
-  staging:
-    variables: {base_url: "http://127.0.0.1:9"}
-categories:
-  - name: Health
-    checks:
-      - id: health
-        type: http
-        url: ${base_url}/health
-"""
-
-
-def laughs(levels: int) -> str:
-    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n" + VALID
 
 
 BOMBS: dict[str, tuple[bytes, str]] = {
