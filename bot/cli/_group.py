@@ -25,6 +25,7 @@ _COMMANDS = {
     "history": "bot.cli._history:history",
     "deliveries": "bot.cli._history:deliveries",
     "audit": "bot.cli._audit:audit",
+    "slack-manifest": "bot.cli._slack:slack_manifest",
 }
 
 

@@ -156,7 +156,7 @@ def test_the_package_exposes_the_group_and_its_entry_point() -> None:
 
 def test_the_group_holds_every_command() -> None:
     assert cli.list_commands(click.Context(cli)) == ["audit", "deliveries", "history", "list", "migrate", "run",
-                                    "schema", "serve", "validate", "worker"]
+                                    "schema", "serve", "slack-manifest", "validate", "worker"]
 
 
 def test_validate_imports_no_command_module_but_its_own(tmp_path: Path) -> None:

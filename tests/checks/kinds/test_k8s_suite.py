@@ -12,7 +12,6 @@ import logging
 from pathlib import Path
 
 import pytest
-import yaml
 from rich.console import Console
 
 from checks.config import load_suite
@@ -31,9 +30,9 @@ from tests.support.fake_k8s import (
     make_secret,
     staging_cluster,
 )
+from tests.support.k8s_manifests import OVERLAYS, named, render
 
 ROOT = Path(__file__).resolve().parents[3]
-MANIFEST = ROOT / "manifests" / "rbac.yaml"
 DOCS = ROOT / "docs" / "kubernetes.md"
 LIVE_KEY = "sk_" + "live_CANARYsuite51Hx9q2Lm8Zr4TwQ"  # split: not a key to scanners
 PUBLISHABLE = "pk_test_CANARYsuitepub7Yb3Kd0QeVv"
@@ -172,8 +171,7 @@ def test_a_typo_in_a_k8s_parameter_is_caught_when_the_suite_is_loaded(tmp_path: 
 
 
 def staging_role_rules() -> list[dict[str, object]]:
-    documents = list(yaml.safe_load_all(MANIFEST.read_text()))
-    role = next(d for d in documents if d["kind"] == "Role")
+    role = named(render(OVERLAYS / "staging"), "Role")  # as the staging overlay deploys it
     assert role["metadata"]["namespace"] == NAMESPACE
     return role["rules"]
 
