@@ -19,6 +19,7 @@ from checks.assertions import select
 from checks.errors import ConfigError
 from checks.kinds import kind_names, load_kind
 from checks.results import Severity
+from checks.traffic import HARD_CAPS, TrafficCaps
 from checks.yamlsource import SourceMap, YamlDocument, read_yaml_file
 
 __all__ = [
@@ -192,6 +193,26 @@ class DeployMapping(_Strict):
         return self.sources.get(key)
 
 
+class TrafficSettings(_Strict):
+    """What traffic probes (load, ratelimit) may do in one environment: whether they run at
+    all (default: yes, but not in an environment marked production) and limits below
+    smokebot's hard caps."""
+
+    allow: bool | None = None
+    max_rps: Annotated[float, Field(gt=0, le=HARD_CAPS.rps)] | None = None
+    max_duration: Annotated[Duration, Field(le=HARD_CAPS.duration_s)] | None = None
+    max_requests: Annotated[int, Field(ge=1, le=HARD_CAPS.requests_per_check)] | None = None
+    max_requests_per_run: Annotated[
+        int, Field(ge=1, le=HARD_CAPS.requests_per_run)] | None = None
+    max_concurrency: Annotated[int, Field(ge=1, le=HARD_CAPS.concurrency)] | None = None
+
+    def caps(self) -> TrafficCaps:
+        return HARD_CAPS.lowered(rps=self.max_rps, duration_s=self.max_duration,
+                                 requests_per_check=self.max_requests,
+                                 requests_per_run=self.max_requests_per_run,
+                                 concurrency=self.max_concurrency)
+
+
 class EnvironmentSpec(_Strict):
     description: str | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
@@ -199,6 +220,9 @@ class EnvironmentSpec(_Strict):
     slack: SlackTarget = Field(default_factory=SlackTarget)
     kubernetes: KubernetesTarget | None = None
     deploy: DeployMapping | None = None
+    # Marks a production environment: traffic probes are refused there unless `traffic.allow`.
+    production: bool = False
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings)
 
 
 class SuiteDefaults(_Strict):

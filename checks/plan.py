@@ -20,6 +20,7 @@ from checks.kinds import load_kind
 from checks.kinds.base import CheckKind, KindParams
 from checks.redact import MIN_SECRET_LENGTH, Redactor
 from checks.secrets import Secret
+from checks.traffic import RunBudget, TrafficPolicy
 
 __all__ = ["PlannedCheck", "RunPlan", "build_plan", "interpolate", "slug"]
 
@@ -51,6 +52,8 @@ class RunPlan:
     redactor: Redactor
     variables: dict[str, Any] = field(default_factory=dict)
     concurrency: int = 50
+    # What the run's traffic probes may do; the bot replaces its gate and confirmation.
+    traffic: TrafficPolicy | None = None
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -206,7 +209,16 @@ def build_plan(suite: Suite, environment: str, *, only: list[str] | None = None,
             errors.extend([exc, *getattr(exc, "others", ())])
     # A secret interpolated into a param can show up as "got ...".
     raise_all([reworded(error, redactor.redact(error.message)) for error in errors])
-    return RunPlan(suite, environment, planned, redactor, scope, suite.defaults.concurrency)
+    return RunPlan(suite, environment, planned, redactor, scope, suite.defaults.concurrency,
+                   traffic=traffic_policy(suite, environment, scope["run"]["id"]))
+
+
+def traffic_policy(suite: Suite, environment: str, run_id: str) -> TrafficPolicy:
+    env = suite.environments[environment]
+    caps = env.traffic.caps()
+    allowed = env.traffic.allow if env.traffic.allow is not None else not env.production
+    return TrafficPolicy(environment=environment, run_id=run_id, production=env.production,
+                         allowed=allowed, caps=caps, budget=RunBudget(caps.requests_per_run))
 
 
 def _plan_check(suite: Suite, category: str, spec: CheckSpec, path: tuple[str | int, ...],
@@ -223,9 +235,19 @@ def _plan_check(suite: Suite, category: str, spec: CheckSpec, path: tuple[str | 
     # Raised outside `except`: the chained ValidationError would carry the secret values.
     raise_all(errors)
     defaults = suite.defaults
+    timeout = spec.timeout or defaults.timeout
+    needed = kind.min_timeout(params)
+    if needed is not None and timeout < needed:
+        if spec.timeout is not None:  # the check's own: say so rather than overrule it
+            where = path + ("timeout",)
+            raise ConfigError(f"{spec.type}: timeout {spec.timeout:g}s is shorter than the "
+                              f"{needed:g}s this check needs; expected at least {needed:g}s "
+                              "or no timeout (it then gets what it needs)",
+                              suite.source.locate(where), field_path(where))
+        timeout = needed
     return PlannedCheck(
         spec=spec, category=category, kind=kind, params=params,
-        timeout=spec.timeout or defaults.timeout,
+        timeout=timeout,
         retries=defaults.retries if spec.retries is None else spec.retries,
         retry_backoff=defaults.retry_backoff,
         description=redactor.redact(kind.describe(params)),

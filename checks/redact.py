@@ -22,6 +22,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        self._generation = 0
         for secret in secrets:
             self.register(secret)
 
@@ -35,12 +36,19 @@ class Redactor:
         if new:
             self._values |= new
             self._pattern = None
+            self._generation += 1
 
     @property
     def empty(self) -> bool:
         """No secret registered yet. (Not `__bool__`: `redactor or Redactor()` would then
         silently replace an empty redactor that secrets are registered with later.)"""
         return not self._values
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever a new secret is registered: what was redacted at one generation
+        needs redacting again only when the generation has changed since."""
+        return self._generation
 
     def _compiled(self) -> re.Pattern[str] | None:
         if self._pattern is None and self._values:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["CheckResult", "Outcome", "RunResult", "Severity", "Status", "Verdict"]
 
@@ -16,10 +16,17 @@ class Status(str, enum.Enum):
     ERROR = "error"  # the check could not look (connection refused, timeout)
     SKIP = "skip"
     WARN = "warn"  # failed, but the check's severity is "warning"
+    FLAKY = "flaky"  # passed, after failing at least once in this run (a retry passed)
+    SLOW = "slow"  # passed, but slower than its `warn_latency`
 
     @property
     def is_problem(self) -> bool:
         return self in (Status.FAIL, Status.ERROR)
+
+    @property
+    def passed(self) -> bool:
+        """Passed, perhaps with a remark (flaky, slow): dependents run, the run passes."""
+        return self in (Status.PASS, Status.FLAKY, Status.SLOW)
 
 
 class Severity(str, enum.Enum):
@@ -46,6 +53,11 @@ class Outcome:
     details: str = ""  # longer evidence, for the Markdown report and a Slack thread
     measurements: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)  # structured facts, e.g. the rows read
+    # Set on a passed outcome that deserves a look without failing the run: "412 ms, over the
+    # 300 ms warn_latency". The runner makes it a `slow` result, or with `warning_state`
+    # "warn" a `warn` one (a certificate near expiry is not slow).
+    warning: str | None = None
+    warning_state: Literal["slow", "warn"] = "slow"
     # What the check read whole (an HTTP response's JSON body), for the suite's `version:` to
     # look into; the runner drops it, so no result, report or store ever holds it.
     document: Any = field(default=None, repr=False, compare=False)

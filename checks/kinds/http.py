@@ -5,6 +5,7 @@ body regex.
       type: http
       url: ${base_url}/api/health
       max_latency: 500ms
+      warn_latency: 300ms   # slower passes, as `slow`: worth a look, not a failure
       assert:
         - status == healthy
         - services.ai_providers.* == healthy
@@ -20,29 +21,39 @@ invalid URL is a permanent CheckError. A target that answered wrongly is a faile
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
 import ssl
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-import certifi
-import httpx
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from checks.assertions import AssertionList, evaluate, response_field
 from checks.config import Duration
 from checks.errors import CheckError
-from checks.kinds.base import CheckContext, CheckKind, KindParams
+from checks.kinds.base import CheckContext, CheckKind, KindParams, resolve_path
+from checks.kinds.tls_probe import TlsExpectations, TlsTarget, judge_tls, merge_tls, probe
 from checks.paths import ResponseFacts
 from checks.results import Outcome
 
+if TYPE_CHECKING:  # imported when a request is sent: `smokebot validate` never loads httpx
+    import httpx
+if "httpx" not in sys.modules:
+    # httpx's package imports its command line (click, rich, pygments) when they are
+    # installed, as they are here: ~20 ms of every one-check run for code we never call.
+    sys.modules.setdefault("httpx._main", None)
+
 __all__ = [
-    "Exchange", "HttpCheck", "HttpClients", "HttpRequest", "Judgement", "judge", "perform",
-    "send_request",
+    "Exchange", "HttpCheck", "HttpCheckParams", "HttpClients", "HttpRequest", "Judgement", "judge",
+    "perform", "send_request",
 ]
 
 BODY_EXCERPT_CHARS = 4096
@@ -63,6 +74,10 @@ def _header_value(value: Any) -> Any:
 HeaderValue = Annotated[str, BeforeValidator(_header_value)]
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:g} ms"
+
+
 class HttpRequest(KindParams):
     """One request and what its response must look like: the `http` kind's parameters, and
     the fields of every `http.flow` step."""
@@ -76,6 +91,7 @@ class HttpRequest(KindParams):
     body: str | None = None
     status: int | list[int] = 200
     max_latency: Duration | None = None
+    warn_latency: Duration | None = None  # slower still passes, as a `slow` warning
     assertions: AssertionList = Field(default_factory=list, alias="assert")
     body_matches: str | None = None
     verify_tls: bool = True
@@ -117,6 +133,11 @@ class HttpRequest(KindParams):
             raise ValueError("set either 'json' or 'body', not both")
         if self.ca_file is not None and not self.verify_tls:
             raise ValueError("'ca_file' has no effect with 'verify_tls: false'; keep one")
+        if (self.warn_latency is not None and self.max_latency is not None
+                and self.warn_latency >= self.max_latency):
+            raise ValueError(f"'warn_latency' ({_ms(self.warn_latency)}) must be below "
+                             f"'max_latency' ({_ms(self.max_latency)}): slower than "
+                             "warn_latency is a warning, slower than max_latency a failure")
         return self
 
     @property
@@ -134,30 +155,87 @@ class HttpRequest(KindParams):
 
 # ------------------------------------------------------------------------------ sending
 
+class HttpConnections:
+    """Connection pools, one per TLS setting (verify or not, against which CA file). A run's
+    `http` checks share one (`ctx.resources`), so a check reuses the connection an earlier
+    check to the same host left open, and no check pays for a pool of its own.
+
+    The pools are aiohttp's, behind httpx (checks/kinds/http_transport.py). With a proxy set
+    in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) there is no pool here: each client
+    then makes httpx's own transport, which honours the proxy."""
+
+    def __init__(self) -> None:
+        from urllib.request import getproxies_environment  # what httpx reads
+
+        self._transports: dict[tuple[bool, str | None], httpx.AsyncBaseTransport] = {}
+        self._proxied = bool({"http", "https", "all"} & set(getproxies_environment()))
+
+    def transport_for(self, setting: tuple[bool, str | None],
+                      verify: Callable[[], ssl.SSLContext | bool]
+                      ) -> httpx.AsyncBaseTransport | None:
+        """The pool for a TLS setting (verify_tls, the CA file's path), which asks `verify` for
+        its SSL context at its first https request; None when a proxy is set."""
+        if self._proxied:
+            return None
+        transport = self._transports.get(setting)
+        if transport is None:
+            from checks.kinds.http_transport import AiohttpTransport
+
+            transport = self._transports[setting] = AiohttpTransport(verify)
+        return transport
+
+    async def aclose(self) -> None:
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            await transport.aclose()
+
+
 class HttpClients:
-    """The httpx clients of one check run, one per TLS setting (TLS is fixed per client);
-    a flow's steps share them, so connections are reused between steps.
+    """The httpx clients of one check, one per TLS setting (TLS is fixed per client); a
+    flow's steps share them, and with them their cookies and connections.
 
-    `timeout` is None for checks: the runner enforces each check's own timeout."""
+    The clients send through `connections`: the run's, when given (they outlive the check),
+    else pools of their own, closed with the clients. `timeout` is None for checks: the runner
+    enforces each check's own timeout."""
 
-    def __init__(self, timeout: float | None = None) -> None:
+    def __init__(self, timeout: float | None = None, base_dir: Path | None = None,
+                 connections: HttpConnections | None = None) -> None:
         self.timeout = timeout
+        self.base_dir = base_dir  # where a relative ca_file starts: the suite file's folder
+        self._own_connections = connections is None
+        self._connections = HttpConnections() if connections is None else connections
         self._clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+        self._closing: list[httpx.AsyncClient] = []  # those with a transport of their own
 
     async def __aenter__(self) -> HttpClients:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
+        # A client sending through a shared pool is not closed: closing it would close the pool.
+        closing, self._closing, self._clients = self._closing, [], {}
+        for client in closing:
             await client.aclose()
+        if self._own_connections:
+            await self._connections.aclose()
 
     def client_for(self, request: HttpRequest) -> httpx.AsyncClient:
         key = (request.verify_tls, request.ca_file)
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(verify=_tls_verification(request), timeout=self.timeout,
+            import httpx
+
+            verify = functools.partial(_tls_verification, request, self.base_dir)
+            ca_file = str(resolve_path(request.ca_file, self.base_dir)) if request.ca_file else None
+            if ca_file is not None:
+                verify()  # a ca_file that cannot be used fails the check before it sends
+            # The default CA bundle (~20 ms to load) only when a request is https.
+            transport = self._connections.transport_for((request.verify_tls, ca_file), verify)
+            # `verify` is the pool's when there is one; httpx's own transport needs it now.
+            client = httpx.AsyncClient(verify=verify() if transport is None else True,
+                                       transport=transport, timeout=self.timeout,
                                        max_redirects=MAX_REDIRECTS)
+            if transport is None:
+                self._closing.append(client)
             self._clients[key] = client
         return client
 
@@ -166,18 +244,23 @@ class HttpClients:
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     """Loading a CA bundle costs ~20 ms of CPU; 40 checks starting at once would queue behind
     each other's loads, so contexts are built once and shared (they are safe to share)."""
+    import certifi
+
     return ssl.create_default_context(cafile=ca_file or certifi.where())
 
 
-def _tls_verification(request: HttpRequest) -> ssl.SSLContext | bool:
+def _tls_verification(request: HttpRequest,
+                      base_dir: Path | None = None) -> ssl.SSLContext | bool:
     if not request.verify_tls:
         return False
+    ca_file = str(resolve_path(request.ca_file, base_dir)) if request.ca_file else None
     try:
-        return _ssl_context(request.ca_file)
+        return _ssl_context(ca_file)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise CheckError(f"cannot use ca_file '{request.ca_file}': {reason}; expected a PEM "
-                         "file holding the CA certificate", permanent=True) from exc
+        where = f" ({ca_file})" if ca_file != request.ca_file else ""
+        raise CheckError(f"cannot use ca_file '{request.ca_file}'{where}: {reason}; expected a "
+                         "PEM file holding the CA certificate", permanent=True) from exc
 
 
 @dataclass(frozen=True)
@@ -204,11 +287,15 @@ class Exchange:
         """The body parsed as JSON; ValueError when it is not JSON."""
         return json.loads(self.content)
 
-    @property
+    @cached_property
     def facts(self) -> ResponseFacts:
         """The response for `$status`, `$headers.NAME` and `$elapsed_ms` assertions."""
-        # httpx lower-cases names and joins a repeated header's values with ", "
-        headers = {name: self.headers[name] for name in self.headers.keys()}
+        # Names lower-cased and a repeated header's values joined with ", ", as httpx's
+        # `headers[name]` gives them (read in one pass: each of those is a scan of them all).
+        values: dict[str, list[str]] = {}
+        for name, value in self.headers.multi_items():
+            values.setdefault(name, []).append(value)
+        headers = {name: ", ".join(each) for name, each in values.items()}
         return ResponseFacts(status=self.status, headers=headers, elapsed_ms=self.elapsed_ms)
 
     @property
@@ -218,6 +305,8 @@ class Exchange:
 
 def parse_url(raw: str) -> httpx.URL:
     """The URL to request; a permanent CheckError says what is wrong with an invalid one."""
+    import httpx
+
     try:
         url = httpx.URL(raw)
     except httpx.InvalidURL as exc:
@@ -237,6 +326,8 @@ def parse_url(raw: str) -> httpx.URL:
 
 async def send_request(client: httpx.AsyncClient, request: HttpRequest) -> Exchange:
     """Sends the request and reads the whole response; raises CheckError when it could not."""
+    import httpx
+
     url = parse_url(request.url)
     content = request.body.encode("utf-8") if request.body is not None else None
     started = time.perf_counter()
@@ -274,6 +365,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def transport_error(exc: httpx.HTTPError, url: httpx.URL) -> CheckError:
     """The CheckError, with what to do about it, for an httpx error."""
+    import httpx
+
     where = _address(url)
     timeout = _timeout_text(exc)
     if isinstance(exc, httpx.UnsupportedProtocol):
@@ -297,6 +390,8 @@ def transport_error(exc: httpx.HTTPError, url: httpx.URL) -> CheckError:
 
 
 def _timeout_text(exc: httpx.HTTPError) -> str:
+    import httpx
+
     try:
         timeouts = exc.request.extensions.get("timeout", {})
     except RuntimeError:  # an error raised before any request was built
@@ -341,6 +436,8 @@ class Judgement:
     exchange: Exchange
     failures: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    # A pass slower than `warn_latency`: "412 ms, over the 300 ms warn_latency". None on failure.
+    warning: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -351,6 +448,8 @@ class Judgement:
         if self.failures:
             return "; ".join(self.failures)
         ex = self.exchange
+        if self.warning:
+            return f"{_status_text(ex)} in {self.warning}"
         return f"{_status_text(ex)} in {ex.response_ms} ms"
 
     @property
@@ -366,7 +465,7 @@ class Judgement:
 
     def details(self) -> str:
         """The failures one per line, then the response: status line, headers, body."""
-        lines = [*self.failures, *self.notes]
+        lines = [*self.failures, *self.notes, *([self.warning] if self.warning else [])]
         if lines:
             lines.append("")
         return "\n".join([*lines, render_exchange(self.exchange)])
@@ -378,7 +477,7 @@ class Judgement:
         except ValueError:  # not JSON: nothing for a `version:` path to look into
             document = None
         return make(self.summary, details=self.details(), measurements=self.measurements,
-                    evidence=self.evidence, document=document)
+                    evidence=self.evidence, document=document, warning=self.warning)
 
 
 def judge(request: HttpRequest, exchange: Exchange) -> Judgement:
@@ -399,7 +498,14 @@ def judge(request: HttpRequest, exchange: Exchange) -> Judgement:
         notes.append("body not checked: the status was not the expected one")
     elif body_checks:
         failures.extend(_body_failures(request, exchange))
-    return Judgement(request, exchange, tuple(failures), tuple(notes))
+    return Judgement(request, exchange, tuple(failures), tuple(notes),
+                     None if failures else _latency_warning(request, exchange))
+
+
+def _latency_warning(request: HttpRequest, exchange: Exchange) -> str | None:
+    if request.warn_latency is None or exchange.response_ms <= request.warn_latency * 1000:
+        return None
+    return f"{exchange.response_ms} ms, over the {_ms(request.warn_latency)} warn_latency"
 
 
 def _status_failure(expected: list[int], exchange: Exchange) -> str:
@@ -475,13 +581,43 @@ async def perform(clients: HttpClients, request: HttpRequest) -> Judgement:
 
 # ------------------------------------------------------------------------------ the kind
 
-class HttpCheck(CheckKind[HttpRequest]):
-    Params = HttpRequest
+class HttpCheckParams(HttpRequest):
+    """The `http` kind's parameters: a request, and what the server's TLS must be (`tls:`; on
+    the kind only, not on `http.flow` steps)."""
 
-    async def run(self, params: HttpRequest, ctx: CheckContext) -> Outcome:
-        async with HttpClients() as clients:
+    tls: TlsExpectations | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> HttpCheckParams:
+        if self.tls is not None and not self.url.lower().startswith("https://"):
+            raise ValueError("`tls:` judges the certificate of an https:// url; this url is "
+                             "not one")
+        return self
+
+
+async def _with_tls(params: HttpCheckParams, expected: TlsExpectations, outcome: Outcome,
+                    ctx: CheckContext) -> Outcome:
+    """The `tls:` block: one more handshake with the url's host, verified as the request was."""
+    url = parse_url(params.url)
+    ca_file = ctx.resolve_path(params.ca_file) if params.ca_file else None
+    target = TlsTarget(host=url.host, port=url.port or 443, server_name=url.host,
+                       ca_file=ca_file, verify_chain=params.verify_tls,
+                       check_hostname=params.verify_tls)
+    return merge_tls(outcome, judge_tls(await probe(target), expected))
+
+
+class HttpCheck(CheckKind[HttpCheckParams]):
+    Params = HttpCheckParams
+
+    async def run(self, params: HttpCheckParams, ctx: CheckContext) -> Outcome:
+        # The run's pools: a check to a host the run has spoken to reuses that connection.
+        shared = ctx.resources.get(HttpConnections) if ctx.resources is not None else None
+        async with HttpClients(base_dir=ctx.suite_dir, connections=shared) as clients:
             judgement = await perform(clients, params)
-        return judgement.outcome()
+        outcome = judgement.outcome()
+        if params.tls is not None:
+            outcome = await _with_tls(params, params.tls, outcome, ctx)
+        return outcome
 
-    def describe(self, params: HttpRequest) -> str:
+    def describe(self, params: HttpCheckParams) -> str:
         return params.describe()

@@ -36,6 +36,10 @@ Cleanup steps run after the steps whatever happened: a failed step, a CheckError
 runner's timeout cancelling the flow (then within CLEANUP_GRACE_S). A cleanup step that needs a
 variable that was never captured is skipped (there is nothing to clean up); a failing cleanup
 step makes the outcome fail with "cleanup failed: ...".
+
+A step (cleanup included) that passed but was slower than its `warn_latency` makes a flow that
+passed `slow`: the Outcome's warning names the step ("step 'whoami': 412 ms, over the 300 ms
+warn_latency").
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from pydantic import Field, field_validator, model_validator
 from checks.assertions import Assertion, evaluate, select
 from checks.errors import CheckError
 from checks.kinds.base import CheckContext, CheckKind, KindParams
-from checks.kinds.http import HttpClients, HttpRequest, Judgement, perform
+from checks.kinds.http import HttpClients, HttpConnections, HttpRequest, Judgement, perform
 from checks.redact import Redactor
 from checks.results import Outcome
 
@@ -188,6 +192,7 @@ class _StepReport:
     failure: str | None = None  # the step's failure, without the step's name
     judgement: Judgement | None = None
     response_ms: int | None = None
+    warning: str | None = None  # a passed step slower than its warn_latency
 
     @property
     def label(self) -> str:
@@ -281,11 +286,13 @@ class _Flow:
 
     def _report(self, step: Step, judgement: Judgement, *, cleanup: bool) -> _StepReport:
         ex = judgement.exchange
-        seen = f"{ex.method} {ex.url} -> {ex.status} in {ex.response_ms} ms"
+        # A slow step's warning reads "412 ms, over the 300 ms warn_latency".
+        took = judgement.warning or f"{ex.response_ms} ms"
+        seen = f"{ex.method} {ex.url} -> {ex.status} in {took}"
         prefix = f"{'cleanup ' if cleanup else ''}step '{step.name}'"
         if judgement.passed:
             return _StepReport(step, cleanup, f"{prefix}: ok: {seen}", None, judgement,
-                               ex.response_ms)
+                               ex.response_ms, judgement.warning)
         return _StepReport(step, cleanup, f"{prefix}: FAILED: {seen}", judgement.summary,
                            judgement, ex.response_ms)
 
@@ -303,9 +310,16 @@ class _Flow:
 
     def evidence(self) -> dict[str, Any]:
         return {"steps": [{"name": r.step.name, "cleanup": r.cleanup,
-                           "passed": r.failure is None, "response_ms": r.response_ms}
+                           "passed": r.failure is None, "response_ms": r.response_ms,
+                           **({"warning": r.warning} if r.warning else {})}
                           for r in self.reports],
                 "captured": sorted(set(self.variables) - set(BUILT_IN))}
+
+    def warning(self) -> str | None:
+        """The slow steps, `step 'whoami': 412 ms, over the 300 ms warn_latency`: a flow
+        that passed with one is `slow`."""
+        slow = [f"{r.label}: {r.warning}" for r in self.reports if r.warning]
+        return "; ".join(slow) or None
 
 
 def _cleanup_note(failed: list[_StepReport]) -> str:
@@ -325,6 +339,7 @@ def _conclude(params: HttpFlowParams, flow: _Flow, redactor: Redactor, error: Ch
         problems.append(f"step '{failed_step.step.name}': {failed_step.failure}")
     if failed_cleanup:
         problems.append(_cleanup_note(failed_cleanup))
+    warning = None if problems else flow.warning()
     if problems:
         summary = "; ".join(problems)
     else:
@@ -333,17 +348,22 @@ def _conclude(params: HttpFlowParams, flow: _Flow, redactor: Redactor, error: Ch
                    f"{flow.measurements()['response_ms']} ms")
         if params.cleanup:
             summary += ", cleanup done"
+        if warning:
+            summary += f"; {warning}"
     return Outcome(passed=not problems, summary=redactor.redact(summary),
                    details=redactor.redact(flow.details()),
                    measurements=redactor.redact_obj(flow.measurements()),
-                   evidence=redactor.redact_obj(flow.evidence()))
+                   evidence=redactor.redact_obj(flow.evidence()),
+                   warning=redactor.redact(warning) if warning else None)
 
 
 class HttpFlowCheck(CheckKind[HttpFlowParams]):
     Params = HttpFlowParams
 
     async def run(self, params: HttpFlowParams, ctx: CheckContext) -> Outcome:
-        async with HttpClients() as clients:
+        # The run's pools (cookies stay in this flow's own clients, never shared).
+        shared = ctx.resources.get(HttpConnections) if ctx.resources is not None else None
+        async with HttpClients(base_dir=ctx.suite_dir, connections=shared) as clients:
             flow = _Flow(clients, ctx.redactor, run_id=uuid.uuid4().hex[:12])
             error: CheckError | None = None
             failed_step: _StepReport | None = None

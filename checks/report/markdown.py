@@ -1,5 +1,6 @@
 """The Markdown report: the document a person used to write by hand after a smoke test
-(header, summary table, issues, details per category, what did not run)."""
+(header, summary table, issues, the flaky and slow passes, details per category, what did not
+run)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 
 from checks.redact import Redactor
 from checks.report._redact import redact_run
-from checks.report._summary import (Tally, category_state, grouped, issues, verdict_detail,
+from checks.report._summary import (Tally, category_state, failed_attempts, grouped, issues,
+                                    remark, remarked, remarks_text, verdict_detail,
                                     verdict_line)
 from checks.report._text import (as_utc, format_duration, format_measurements, one_line,
                                  show_controls)
@@ -16,9 +18,10 @@ from checks.results import CheckResult, RunResult, Status, Verdict
 __all__ = ["render_markdown"]
 
 MARKS = {Status.PASS: "✅", Status.FAIL: "❌", Status.ERROR: "⛔", Status.WARN: "⚠️",
-         Status.SKIP: "⏭️"}
+         Status.SKIP: "⏭️", Status.FLAKY: "🔁", Status.SLOW: "🐢"}
 LABELS = {Status.PASS: "passed", Status.FAIL: "failed", Status.ERROR: "could not run",
-          Status.WARN: "warning", Status.SKIP: "skipped"}
+          Status.WARN: "warning", Status.SKIP: "skipped", Status.FLAKY: "flaky",
+          Status.SLOW: "slow"}
 VERDICT_MARKS = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.CANCELLED: "🛑"}
 PASSED_DETAIL_LINES = 40  # of a passing check's evidence; a problem's is shown whole
 
@@ -53,9 +56,8 @@ def _fenced(text: str) -> list[str]:
 
 def _category_cell(results: list[CheckResult]) -> str:
     state = category_state(results)
-    if state is Status.WARN:
-        warned = Tally.of(results).warned
-        return f"⚠️ PASS ({warned} warning{'s' if warned != 1 else ''})"
+    if state in (Status.WARN, Status.FLAKY, Status.SLOW):
+        return f"{MARKS[state]} PASS ({remarks_text(Tally.of(results))})"
     return {Status.FAIL: "❌ FAIL", Status.SKIP: "⏭️ SKIPPED"}.get(state, "✅ PASS")
 
 
@@ -125,6 +127,26 @@ def _issues(run: RunResult) -> list[str]:
     return lines
 
 
+def _remarked(run: RunResult) -> list[str]:
+    """The passes worth a look: why each is flaky (what its failed attempts said) or slow."""
+    found = remarked(run)
+    if not found:
+        return []
+    lines = ["## Flaky and slow checks", "",
+             "These passed, so the run did not fail for them, but they deserve a look.", ""]
+    for number, result in enumerate(found, 1):
+        lines += [f"### {number}. {_title(result)}", "",
+                  f"- **Status**: {LABELS[result.status]}: {_inline(remark(result))}",
+                  f"- **Severity**: {result.severity.value}",
+                  f"- **Result**: {_inline(result.summary)}"]
+        attempts = failed_attempts(result)
+        if attempts:
+            lines.append("- **Failed attempts**:")
+            lines += [f"  {n}. {_inline(text)}" for n, text in enumerate(attempts, 1)]
+        lines.append("")
+    return lines
+
+
 def _check_entry(result: CheckResult, descriptions: dict[str, str]) -> list[str]:
     took = "" if result.status is Status.SKIP else f" ({format_duration(result.duration_s)})"
     lines = [f"- {MARKS[result.status]} **{_inline(result.name)}** ({_code(result.check_id)}): "
@@ -135,7 +157,7 @@ def _check_entry(result: CheckResult, descriptions: dict[str, str]) -> list[str]
     if result.measurements:
         shown = ", ".join(_code(m) for m in format_measurements(result.measurements))
         lines.append(f"  - Measurements: {shown}")
-    if result.status is Status.PASS and result.details.strip():
+    if result.status.passed and result.details.strip():
         # What a passing check saw (the rows read back, the response): the evidence the
         # hand-written report quoted. A problem's details are under "Issues found" already.
         lines += [f"  {line}".rstrip() for line in _fenced(_clipped(result.details))]
@@ -159,7 +181,9 @@ def _details(run: RunResult, descriptions: dict[str, str]) -> list[str]:
         for result in results:
             lines += _check_entry(result, descriptions)
         tally = Tally.of(results)
-        lines += ["", f"**{_inline(category)}**: {tally.passed}/{tally.total} passed", ""]
+        among = remarks_text(tally, warnings=False)
+        lines += ["", f"**{_inline(category)}**: {tally.passed}/{tally.total} passed"
+                      + (f" ({among})" if among else ""), ""]
     return lines
 
 
@@ -177,7 +201,7 @@ def render_markdown(run: RunResult, redactor: Redactor, *,
     marker is escaped like any text), and the finished document once more."""
     safe = redact_run(run, redactor)
     safe_descriptions = {k: redactor.redact(v) for k, v in (descriptions or {}).items()}
-    lines = [*_header(safe), *_summary(safe), *_issues(safe),
+    lines = [*_header(safe), *_summary(safe), *_issues(safe), *_remarked(safe),
              *_details(safe, safe_descriptions), *_not_run(safe),
              "---", "", f"_Generated by smokebot from suite {_code(safe.suite)}._", ""]
     return redactor.redact("\n".join(lines))

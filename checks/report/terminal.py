@@ -6,6 +6,7 @@ visible, so a target's response cannot restyle or drive the terminal."""
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 
 from rich import box
@@ -17,10 +18,11 @@ from rich.text import Text
 
 from checks.redact import Redactor
 from checks.report._redact import redact_run
-from checks.report._summary import Tally, category_state, grouped, issues, verdict_line
+from checks.report._summary import (Tally, category_state, failed_attempts, grouped, issues,
+                                    remark, remarked, remarks_text, verdict_line)
 from checks.report._text import format_duration, one_line, show_controls
 from checks.results import CheckResult, RunResult, Status, Verdict
-from checks.runner import CheckFinished, CheckStarted, RunEvent
+from checks.runner import CheckFinished, CheckProgress, CheckStarted, RunEvent
 
 __all__ = ["TerminalProgress", "render_summary"]
 
@@ -31,12 +33,16 @@ _STATUS = {
     Status.ERROR: ("!", "ERROR", "bold red"),
     Status.WARN: ("⚠", "WARN", "yellow"),
     Status.SKIP: ("-", "SKIP", "dim"),
+    # Passed, but worth a look: yellow like a warning, each with its own mark and word.
+    Status.FLAKY: ("~", "FLAKY", "yellow"),
+    Status.SLOW: ("◷", "SLOW", "yellow"),
 }
 _VERDICT_STYLE = {Verdict.PASSED: "bold green", Verdict.FAILED: "bold red",
                   Verdict.CANCELLED: "bold yellow"}
 EXCERPT_LINES = 6
 EXCERPT_WIDTH = 160
 RUNNING_SHOWN = 3
+PROGRESS_EVERY_S = 5.0  # off a terminal, a long check's progress is printed at most this often
 
 
 def _status_text(status: Status) -> Text:
@@ -66,6 +72,8 @@ class TerminalProgress:
         self.environment = environment
         self.redactor = Redactor() if redactor is None else redactor
         self.running: dict[str, str] = {}  # check id -> name, in start order
+        self.progress: dict[str, str] = {}  # check id -> its latest progress text
+        self._progress_printed: dict[str, float] = {}  # check id -> when, off a terminal
         self.live = console.is_interactive
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -100,10 +108,28 @@ class TerminalProgress:
         if isinstance(event, CheckStarted):
             self.running[event.check.id] = one_line(self.redactor.redact(event.check.spec.title))
             self._refresh()
+        elif isinstance(event, CheckProgress):
+            text = one_line(self.redactor.redact(event.text))
+            self.progress[event.check.id] = text
+            if self.live:
+                self._refresh()
+            else:
+                self._print_progress(event.check.id, text)
         elif isinstance(event, CheckFinished):
             self.running.pop(event.result.check_id, None)
+            self.progress.pop(event.result.check_id, None)
             self._refresh(done=event.done)
             self._print_finished(event)
+
+    def _print_progress(self, check_id: str, text: str) -> None:
+        """A CI log gets a long check's progress now and then, not at every step."""
+        now = time.monotonic()
+        last = self._progress_printed.get(check_id)
+        if last is not None and now - last < PROGRESS_EVERY_S:
+            return
+        self._progress_printed[check_id] = now
+        name = self.running.get(check_id) or one_line(self.redactor.redact(check_id))
+        self.console.print(Text.assemble(("  … ", "dim"), name, ": ", text), soft_wrap=True)
 
     def _print_finished(self, event: CheckFinished) -> None:
         safe = event.result.with_changes(
@@ -119,7 +145,9 @@ class TerminalProgress:
     def _refresh(self, done: int | None = None) -> None:
         if self._progress is None or self._task is None:
             return
-        names = list(self.running.values())
+        # A long check's progress next to its name: "API load (812/3000 requests · 98 rps)".
+        names = [f"{name} ({self.progress[check_id]})" if check_id in self.progress else name
+                 for check_id, name in self.running.items()]
         running = f"running: {', '.join(names[:RUNNING_SHOWN])}" if names else ""
         if len(names) > RUNNING_SHOWN:
             running += f" +{len(names) - RUNNING_SHOWN} more"
@@ -129,9 +157,9 @@ class TerminalProgress:
 
 def _category_status(results: list[CheckResult]) -> Text:
     state = category_state(results)
-    if state is Status.WARN:
-        warned = Tally.of(results).warned
-        return Text(f"⚠ PASS ({warned} warning{'s' if warned != 1 else ''})", style="yellow")
+    if state in (Status.WARN, Status.FLAKY, Status.SLOW):
+        mark, _, style = _STATUS[state]
+        return Text(f"{mark} PASS ({remarks_text(Tally.of(results))})", style=style)
     mark, _, style = _STATUS[state]
     return Text(f"{mark} {'SKIPPED' if state is Status.SKIP else state.value.upper()}",
                 style=style)
@@ -165,8 +193,29 @@ def _excerpt(details: str) -> Text:
     return Text("\n".join("    " + line for line in shown), style="dim")
 
 
+def _print_remarked(run: RunResult, console: Console) -> None:
+    """The passes worth a look: a flaky check with what its failed attempts said, a slow one
+    with how slow it was."""
+    found = remarked(run)
+    if not found:
+        return
+    console.print()
+    console.print(Text("Flaky and slow (passed)", style="bold"))
+    for result in found:
+        console.print(Text("  ").append_text(_check_line(result)))
+        said = one_line(remark(result))
+        if said and said not in one_line(result.summary):  # an http summary says it already
+            console.print(Text(f"    {said}", style="dim"))
+        for number, text in enumerate(failed_attempts(result), 1):
+            line = one_line(f"attempt {number} failed: {text}")
+            if len(line) > EXCERPT_WIDTH:
+                line = line[:EXCERPT_WIDTH - 1] + "…"
+            console.print(Text(f"    {line}", style="dim"))
+
+
 def render_summary(run: RunResult, console: Console, redactor: Redactor) -> None:
-    """The table by category, each problem with an excerpt of its details, the verdict."""
+    """The table by category, each problem with an excerpt of its details, the flaky and
+    slow passes with why, the verdict."""
     safe = redact_run(run, redactor)
     heading = f"Smoke test: {one_line(safe.environment)} (suite {one_line(safe.suite)}"
     heading += f", version {one_line(safe.version)})" if safe.version else ")"
@@ -183,6 +232,8 @@ def render_summary(run: RunResult, console: Console, redactor: Redactor) -> None
                 console.print(Text(f"    after {result.attempts} attempts", style="dim"))
             if result.details.strip():
                 console.print(_excerpt(result.details))
+    _print_remarked(safe, console)
+    if found or remarked(safe):
         console.print()
     console.print(Text(verdict_line(safe), style=_VERDICT_STYLE[safe.verdict]))
     console.print(Text(f"Duration: {format_duration(safe.duration_s)}"))

@@ -128,7 +128,7 @@ LOAD_CASES = [
      "categories: []\n",
      "smoketest.yaml:3:5: environments.staging.slak: unknown field 'slak' (did you mean "
      "'slack'?); expected one of: description, variables, secrets, slack, kubernetes, "
-     "deploy"),
+     "deploy, production, traffic"),
     ("variable-not-a-scalar", "environments:\n  staging:\n    variables: {hosts: [a, b]}\n"
      "categories: []\n",
      "smoketest.yaml:3:24: environments.staging.variables.hosts: expected text, a number or "

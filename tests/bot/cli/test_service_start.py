@@ -68,7 +68,8 @@ def test_a_missing_suite_file_is_refused_in_one_line_with_exit_2(
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(("text", "message"), [
     (UNKNOWN_FIELD, "3:13: environments.staging.bogus: unknown field 'bogus'; expected one of: "
-                    "description, variables, secrets, slack, kubernetes, deploy"),
+                    "description, variables, secrets, slack, kubernetes, deploy, "
+                    "production, traffic"),
     (BROKEN_YAML, "5:1: invalid YAML: expected ',' or ']', but got '<stream end>' (while "
                   "parsing a flow sequence that starts at line 3, column 12)"),
 ], ids=["unknown-field", "broken-yaml"])

@@ -55,3 +55,24 @@ def passing_run() -> RunResult:
             result("pods", "Pods ready", HEALTH, Status.PASS, "2/2 pods ready",
                    duration_s=0.8),
         ))
+
+
+FLAKY_REFUSED = "cannot connect to 127.0.0.1:4000: connection refused"
+SLOW_WARNING = "412 ms, over the 300 ms warn_latency"
+
+
+def remarked_run() -> RunResult:
+    """A passing run whose passes include a flaky check (refused once, then passed on its
+    retry) and a slow one (over its warn_latency)."""
+    return RunResult(
+        suite="platform", environment="staging", started_at=STARTED, finished_at=FINISHED,
+        categories=(SCHEMA, HEALTH),
+        results=(
+            result("db.tables", "Billing tables exist", SCHEMA, Status.PASS, "4/4 tables found",
+                   kind="postgres.tables", duration_s=0.045),
+            result("health", "Health endpoint", HEALTH, Status.FLAKY, "200 OK in 45 ms",
+                   duration_s=1.545, attempts=2, evidence={"failed_attempts": [FLAKY_REFUSED]}),
+            result("pricing", "Pricing page", HEALTH, Status.SLOW,
+                   f"200 OK in {SLOW_WARNING}", duration_s=0.412,
+                   evidence={"warning": SLOW_WARNING}),
+        ))

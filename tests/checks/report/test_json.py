@@ -35,10 +35,12 @@ def test_json_document_of_a_failing_run() -> None:
         "finished_at": "2025-10-28T21:37:16.340Z",
         "duration_s": 12.34,
         "verdict": "failed",
-        "counts": {"total": 5, "pass": 1, "fail": 1, "error": 1, "skip": 1, "warn": 1},
+        "counts": {"total": 5, "pass": 1, "fail": 1, "error": 1, "skip": 1, "warn": 1,
+                   "flaky": 0, "slow": 0},
         "categories": [
             {"name": SCHEMA,
-             "counts": {"total": 2, "pass": 1, "fail": 1, "error": 0, "skip": 0, "warn": 0},
+             "counts": {"total": 2, "pass": 1, "fail": 1, "error": 0, "skip": 0, "warn": 0,
+                        "flaky": 0, "slow": 0},
              "checks": [
                  _check(id="db.tables", name="Billing tables exist", kind="postgres.tables",
                         category=SCHEMA, status="pass", summary="4/4 tables found",
@@ -51,7 +53,8 @@ def test_json_document_of_a_failing_run() -> None:
                         duration_s=0.031, attempts=2),
              ]},
             {"name": HEALTH,
-             "counts": {"total": 3, "pass": 0, "fail": 0, "error": 1, "skip": 1, "warn": 1},
+             "counts": {"total": 3, "pass": 0, "fail": 0, "error": 1, "skip": 1, "warn": 1,
+                   "flaky": 0, "slow": 0},
              "checks": [
                  _check(id="health", name="Health endpoint", category=HEALTH, status="error",
                         summary="connection refused: 127.0.0.1:4000 [errno 111]",

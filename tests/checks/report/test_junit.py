@@ -24,7 +24,8 @@ def test_one_testsuite_per_category_with_counts() -> None:
         {"name": HEALTH, "tests": "3", "failures": "0", "errors": "1", "skipped": "1",
          "time": "1.740", "timestamp": "2025-10-28T21:37:04"},
     ]
-    properties = {p.attrib["name"]: p.attrib["value"] for p in suites[0].iter("property")}
+    properties = {p.attrib["name"]: p.attrib["value"]
+                  for p in suites[0].find("properties").iter("property")}
     assert properties == {"environment": "staging", "version": "week-2-complete",
                           "trigger": "deploy by @ana"}
 
@@ -38,7 +39,7 @@ def test_each_status_becomes_its_junit_element() -> None:
     passed = cases["Billing tables exist [db.tables]"]
     assert passed.attrib == {"classname": f"platform.{SCHEMA}",
                              "name": "Billing tables exist [db.tables]", "time": "0.045"}
-    assert list(passed) == []
+    assert [child.tag for child in passed] == ["properties"]  # its measurements, nothing else
 
     failure = cases["API key hash column [db.key-hash]"].find("failure")
     assert failure is not None
@@ -51,7 +52,7 @@ def test_each_status_becomes_its_junit_element() -> None:
     assert error.attrib["message"] == "connection refused: 127.0.0.1:4000 [errno 111]"
 
     warned = cases["Health latency [health.latency]"]
-    assert [child.tag for child in warned] == ["system-out"]
+    assert [child.tag for child in warned if child.tag != "properties"] == ["system-out"]
     assert warned.findtext("system-out") == "WARNING: expected latency_ms < 100, got 240"
 
     skipped = cases["Pods ready [pods]"].find("skipped")
@@ -83,3 +84,15 @@ def test_control_characters_xml_cannot_hold_are_stripped() -> None:
 def test_document_starts_with_an_xml_declaration() -> None:
     text = render_junit(passing_run(), Redactor())
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ')
+
+
+def test_a_checks_measurements_are_its_testcase_properties() -> None:
+    run = failing_run()
+    figures = {"p95_ms": 41.2, "statuses": {"200": 98, "503": 2}, "recovered": True,
+               "note": None}
+    run = replace(run, results=(run.results[0].with_changes(measurements=figures),
+                                *run.results[1:]))
+    case = _cases(ET.fromstring(render_junit(run, Redactor())))["Billing tables exist [db.tables]"]
+    assert case[0].tag == "properties"  # first, as the JUnit schema orders a testcase
+    assert {p.attrib["name"]: p.attrib["value"] for p in case[0]} == {
+        "p95_ms": "41.2", "statuses.200": "98", "statuses.503": "2", "recovered": "true"}
