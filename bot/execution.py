@@ -7,6 +7,7 @@ never cancelled."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import datetime, timezone
 from uuid import UUID
@@ -18,15 +19,18 @@ from bot.slack import render
 from bot.slack.announce import announce_ended
 from bot.slack.live import LiveRun
 from bot.slack.outgoing import EndingContext, ending_messages, run_view
+from bot.traffic_gate import RedisTrafficGate
 from checks.errors import SmokebotError
 from checks.plan import RunPlan, build_plan
 from checks.report import render_markdown
-from checks.results import CheckResult, RunResult
-from checks.runner import CheckFinished, RunEvent, run_plan
+from checks.results import CheckResult, RunResult, Status
+from checks.runner import CheckFinished, CheckProgress, RunEvent, run_plan
 
 __all__ = ["execute_run"]
 
 log = logging.getLogger("smokebot.worker")
+# A person asked from Slack: in production their run's traffic probes need the confirmation.
+_PERSON_TRIGGERS = frozenset({TriggerKind.SLASH, TriggerKind.BUTTON, TriggerKind.MENTION})
 
 
 async def execute_run(run_id: str, services: Services, *, worker_id: str = "worker",
@@ -49,6 +53,7 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
                           run_id=str(run.id))
         if run.deploy is not None:
             plan = with_rollout_wait(plan)
+        plan = _with_traffic_gate(services, run, plan)
     except SmokebotError as exc:
         text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
@@ -72,6 +77,18 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     return await store.finish_run(run.id, result, messages=messages)
 
 
+def _with_traffic_gate(services: Services, run: Run, plan: RunPlan) -> RunPlan:
+    """The plan's traffic probes wait for every other worker's (and CLI's) probe of the
+    environment through Redis, and know whether a person started the run from Slack and
+    confirmed it."""
+    if plan.traffic is None:
+        return plan
+    traffic = dataclasses.replace(
+        plan.traffic, gate=RedisTrafficGate.for_queue(services.queue),
+        needs_confirmation=run.trigger_kind in _PERSON_TRIGGERS, confirmed=run.confirmed)
+    return dataclasses.replace(plan, traffic=traffic)
+
+
 def _mention_trigger(run: Run) -> str:
     """What started the run, as the suite's `mention_on_failure.triggers` names it."""
     if run.deploy is not None or run.trigger_kind is TriggerKind.WEBHOOK:
@@ -86,7 +103,9 @@ async def _run_with_progress(services: Services, run: Run, plan: RunPlan, live: 
     saving: list[asyncio.Task[None]] = []
 
     def on_event(event: RunEvent) -> None:
-        if isinstance(event, CheckFinished):
+        if isinstance(event, CheckProgress):
+            live.on_progress(event.check.id, event.text)  # shown at the next summary edit
+        elif isinstance(event, CheckFinished):
             live.on_result(event.result)
             saving.append(asyncio.ensure_future(services.store.save_result(run.id, event.result)))
 
@@ -111,15 +130,25 @@ async def _ending_context(services: Services, run: Run, plan: RunPlan, result: R
         report_markdown=markdown,
         report_filename=f"smoke-{run.environment}-{str(run.id)[:8]}.md",
         report_title=f"Smoke test report: {run.environment}",
-        read_version=result.version if result.version_from else None)
+        read_version=result.version if result.version_from else None,
+        run_url=live.view.run_url)
 
 
 async def _known_states(services: Services, run: Run,
                         result: RunResult) -> dict[str, render.KnownState | None]:
-    """For each problem of the run: acknowledged, still failing since an earlier run, or new."""
+    """For each problem of the run: acknowledged, still failing since an earlier run, or new;
+    for each flaky check (it gets a thread reply too): how often it was flaky in the
+    environment's latest runs, this one included, which a problem says too if it was."""
     problems: list[CheckResult] = result.problems()
-    if not problems:
+    flaky = [r for r in result.results if r.status is Status.FLAKY]
+    if not problems and not flaky:
         return {}
+    lately = await services.store.flaky_history(
+        run.environment, [r.check_id for r in problems + flaky], through_run_id=run.id)
+    states: dict[str, render.KnownState | None] = {
+        r.check_id: render.KnownState.of_flaky(lately.get(r.check_id)) for r in flaky}
+    if not problems:
+        return states
     now = datetime.now(timezone.utc)
     acks = {a.check_id: a for a in await services.store.active_acknowledgements(
         run.environment, now)}
@@ -127,6 +156,6 @@ async def _known_states(services: Services, run: Run,
         run.environment, [p.check_id for p in problems], run.id)
     linked = any(p.channel and p.thread_ts for p in previous.values())
     workspace = await services.workspace_url() if linked else None
-    return {p.check_id: render.known_state(acks.get(p.check_id), previous.get(p.check_id),
-                                           workspace_url=workspace)
-            for p in problems}
+    return {**states, **{p.check_id: render.known_state(
+        acks.get(p.check_id), previous.get(p.check_id), workspace_url=workspace,
+        flaky=lately.get(p.check_id)) for p in problems}}

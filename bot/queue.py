@@ -6,6 +6,9 @@ itself, Redis holds two small things per run, under the queue's key prefix:
     {prefix}:cancel:{run_id}       a cancellation request, which the run's worker watches
     {prefix}:response_url:{run_id} the slash command's response_url (Slack keeps it 30 min)
 
+and, through the same connection pool, `{prefix}:traffic:{environment}`: the lock that runs one
+traffic probe at a time per environment (bot/traffic_gate.py).
+
 PostgreSQL (bot/store/) stays the truth about a run's state, and decides which run an
 environment has: a job is only "run this id". A job that comes back (a retry, a duplicate
 enqueue) or that outlived its run (superseded while it waited) is harmless because the worker
@@ -103,6 +106,16 @@ class RunQueue:
     @property
     def prefix(self) -> str:
         return self._prefix
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        """The connection pool, shared with the traffic gate (bot/traffic_gate.py)."""
+        return self._redis
+
+    @property
+    def where(self) -> str:
+        """host:port/db of the server, without credentials, for error messages."""
+        return self._where
 
     async def close(self) -> None:
         try:
@@ -336,14 +349,14 @@ class RunQueue:
             if not limit.expired():
                 raise QueueUnavailable(
                     f"run queue is unavailable: cannot reach Redis at {self._where} "
-                    f"({_reason(exc)}); try again shortly") from exc
+                    f"({redis_failure_reason(exc)}); try again shortly") from exc
             raise QueueUnavailable(
                 f"run queue is unavailable: Redis at {self._where} is not answering: no reply "
                 f"within {budget:.1f} s; try again shortly") from None
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise QueueUnavailable(
                 f"run queue is unavailable: cannot reach Redis at {self._where} "
-                f"({_reason(exc)}); try again shortly") from exc
+                f"({redis_failure_reason(exc)}); try again shortly") from exc
 
 
 def default_worker_id() -> str:
@@ -358,7 +371,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _reason(exc: BaseException) -> str:
+def redis_failure_reason(exc: BaseException) -> str:
     """Why Redis could not be reached, in a few words (never a password: redis's messages name
     host and port only)."""
     if isinstance(exc, RedisTimeoutError | TimeoutError):

@@ -20,10 +20,11 @@ from typing import Any
 from uuid import UUID
 
 from checks.errors import UsageError
-from checks.results import Status, Verdict
+from checks.results import CheckResult, Status, Verdict
 
-__all__ = ["Acknowledgement", "AuditAction", "AuditEntry", "DeployFacts", "OutboxEntry", "OutboxMessage", "PreviousFailure",
-           "Run", "RunCounts", "RunRequest", "RunStart", "RunStatus", "RunTicket", "SlackMessage",
+__all__ = ["Acknowledgement", "AuditAction", "AuditEntry", "DeployFacts", "FlakyHistory",
+           "OutboxEntry", "OutboxMessage", "PastResult", "PreviousFailure", "Run", "RunCounts",
+           "RunRequest", "RunStart", "RunStatus", "RunTicket", "SlackMessage",
            "SlackMessageKind", "StartRequest", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
            "as_uuid"]
 
@@ -108,11 +109,13 @@ class DeployFacts:
 
 @dataclass(frozen=True)
 class RunCounts:
-    passed: int = 0
+    passed: int = 0  # every check that passed: flaky and slow ones too
     failed: int = 0
     errors: int = 0
     skipped: int = 0
     warnings: int = 0
+    flaky: int = 0  # of `passed`, those that passed on a retry
+    slow: int = 0  # of `passed`, those slower than their warn_latency
 
     @property
     def total(self) -> int:
@@ -120,9 +123,10 @@ class RunCounts:
 
     @classmethod
     def from_statuses(cls, counts: Mapping[Status, int]) -> RunCounts:
-        return cls(passed=counts.get(Status.PASS, 0), failed=counts.get(Status.FAIL, 0),
-                   errors=counts.get(Status.ERROR, 0), skipped=counts.get(Status.SKIP, 0),
-                   warnings=counts.get(Status.WARN, 0))
+        return cls(passed=sum(n for status, n in counts.items() if status.passed),
+                   failed=counts.get(Status.FAIL, 0), errors=counts.get(Status.ERROR, 0),
+                   skipped=counts.get(Status.SKIP, 0), warnings=counts.get(Status.WARN, 0),
+                   flaky=counts.get(Status.FLAKY, 0), slow=counts.get(Status.SLOW, 0))
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class RunRequest:
     suite: str | None = None
     rerun_of: UUID | None = None
     idempotency_key: str | None = None  # a second request with the same key is a DuplicateRun
+    # The production confirmation button started it (a traffic probe in production needs it).
+    confirmed: bool = False
 
     def __post_init__(self) -> None:
         if not self.environment:
@@ -172,6 +178,7 @@ class Run:
     rerun_of: UUID | None
     superseded_by: UUID | None
     idempotency_key: str | None
+    confirmed: bool = False  # started by the production confirmation button
 
     @property
     def is_active(self) -> bool:
@@ -217,6 +224,26 @@ class PreviousFailure:
     channel: str | None  # where that run's thread is, if it was posted to Slack
     thread_ts: str | None
     reply_ts: str | None  # that check's own failure reply in the thread, if any
+
+
+@dataclass(frozen=True)
+class FlakyHistory:
+    """How often a check was flaky in the latest runs of an environment that ran it (a skip
+    did not run it): "flaky 3 of the last 10 runs"."""
+
+    check_id: str
+    flaky: int  # of `runs`, those in which it was flaky
+    runs: int  # the runs looked at: at most the number asked for, fewer for a newer check
+
+
+@dataclass(frozen=True)
+class PastResult:
+    """A check's result in one run, for that check's history (`smokebot history --check`)."""
+
+    run_id: UUID
+    run_created_at: datetime
+    run_status: RunStatus
+    result: CheckResult
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
                       trigger_kind: TriggerKind, trigger_detail: str = "",
                       requested_by: str | None = None, channel: str | None = None,
                       deploy: DeployFacts | None = None, rerun_of: UUID | None = None,
-                      idempotency_key: str | None = None,
+                      idempotency_key: str | None = None, confirmed: bool = False,
                       response_url: str | None = None, audit_start: AuditAction | None = None,
                       audit_detail: Mapping[str, Any] | None = None) -> RunTicket:
     """Raises UsageError (unknown environment, bad filter: the message lists the choices),
@@ -37,7 +37,9 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
     caller tells the user to try again). `response_url` (a Slack trigger's) is kept for the
     worker of a started run, which tells the requester through it when it cannot post in the
     channel; a joined run's requester hears from the reply alone. A join is audited as such;
-    a started run as `audit_start` when given, both with `audit_detail` (Store.start_or_join)."""
+    a started run as `audit_start` when given, both with `audit_detail` (Store.start_or_join).
+    `confirmed`: the production confirmation button asked for it (the run records it, for the
+    traffic probes of a production environment)."""
     suite = services.suites.current()
     if environment not in suite.environments:
         raise UsageError(f"unknown environment '{environment}'; expected one of: "
@@ -47,7 +49,8 @@ async def request_run(services: Services, *, environment: str, filters: tuple[st
     ticket = await store.start_or_join(RunRequest(
         environment=environment, trigger_kind=trigger_kind, trigger_detail=trigger_detail,
         requested_by=requested_by, filters=filters, channel=channel, deploy=deploy,
-        suite=suite.suite, rerun_of=rerun_of, idempotency_key=idempotency_key),
+        suite=suite.suite, rerun_of=rerun_of, idempotency_key=idempotency_key,
+        confirmed=confirmed),
         audit_start=audit_start, audit_detail=audit_detail)
     if ticket.joined:
         return ticket

@@ -13,7 +13,7 @@ from bot.errors import SettingError
 from bot.webhooks.sources import deploy_sources
 from checks.secrets import Secret
 
-__all__ = ["Settings", "debug_from_env"]
+__all__ = ["Settings", "debug_from_env", "traffic_lock_from_env"]
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -40,6 +40,12 @@ class Settings:
     retain_rejected_days: int | None = 30  # unauthenticated or malformed ones
     retain_audit_days: int | None = 365  # who ran, or was refused, what: kept longest
     max_rejected_deliveries: int = 10_000  # per deploy source, whatever their age
+    # The run pages (bot/pages/): where the web process is reached from a browser (no link in
+    # Slack without it), how long a signed link stays valid, how often a running run's page
+    # asks for news.
+    public_url: str | None = None
+    link_expiry_days: int = 30
+    page_refresh_s: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +86,10 @@ class Settings:
             retain_audit_days=days("SMOKEBOT_RETAIN_AUDIT_DAYS", cls.retain_audit_days),
             max_rejected_deliveries=_count(env, "SMOKEBOT_MAX_REJECTED_DELIVERIES",
                                            cls.max_rejected_deliveries),
+            public_url=(_url(env, "SMOKEBOT_PUBLIC_URL", "", _HTTP, may_hold_password=False)
+                        if (env.get("SMOKEBOT_PUBLIC_URL") or "").strip() else None),
+            link_expiry_days=_count(env, "SMOKEBOT_LINK_EXPIRY_DAYS", cls.link_expiry_days),
+            page_refresh_s=number("SMOKEBOT_PAGE_REFRESH", cls.page_refresh_s),
         )
 
     def secrets(self) -> list[Secret]:
@@ -200,3 +210,15 @@ def _url_problem(raw: str, schemes: tuple[str, ...], *, host_required: bool = Tr
 def debug_from_env(env: Mapping[str, str] | None = None) -> bool:
     """SMOKEBOT_DEBUG: show the traceback of an unexpected error (the CLI's --debug)."""
     return _flag(os.environ if env is None else env, "SMOKEBOT_DEBUG", False)
+
+
+def traffic_lock_from_env(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(REDIS_URL, SMOKEBOT_KEY_PREFIX) when REDIS_URL is set, else None: `smokebot run` then
+    takes the bot's traffic-probe lock in that Redis, so that the CLI and the bot's workers run
+    one probe at a time per environment together; without it the CLI's probes wait only for
+    each other."""
+    env = os.environ if env is None else env
+    if not (env.get("REDIS_URL") or "").strip():
+        return None
+    url = _url(env, "REDIS_URL", Settings.redis_url, _REDIS, may_hold_password=True)
+    return url, env.get("SMOKEBOT_KEY_PREFIX") or Settings.key_prefix

@@ -119,7 +119,7 @@ async def _start(services: Services, request: StartRequest, target: _Target, *, 
     return await request_run(
         services, environment=target.environment, filters=target.filters,
         trigger_kind=request.trigger, requested_by=user, channel=target.channel,
-        rerun_of=request.rerun_of, response_url=response_url,
+        rerun_of=request.rerun_of, response_url=response_url, confirmed=confirmed,
         trigger_detail=_trigger_detail(request, user, confirmed=confirmed),
         audit_start=_start_action(request), audit_detail=detail)
 

@@ -1,9 +1,11 @@
 """The engine's commands: `run` a suite from a terminal or CI, `validate` it, `list` it, print
-its `schema`. They import nothing of Slack, Redis or the store."""
+its `schema`. They import nothing of Slack, Redis or the store, but for `run` with REDIS_URL
+set: its traffic probes then take the bot's lock in that Redis (bot/traffic_gate.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli._bridge import output_redactor
+from bot.settings import traffic_lock_from_env
 from bot.suites import load_suite
 from checks.config import Suite
 from checks.errors import SmokebotError, UsageError
@@ -116,11 +119,12 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
     _setup_logging(redactor, verbose)
     plan = build_plan(suite, environment, only=_split_filters(only), redactor=redactor,
                       overrides=_parse_vars(variables))
+    shared_lock = traffic_lock_from_env()
     for path in (markdown, json_path, junit):
         if path is not None:
             _report_folder_ready(path)
     console = Console(highlight=False)
-    result = asyncio.run(_run_with_progress(plan, console, concurrency, version))
+    result = asyncio.run(_run_with_progress(plan, console, concurrency, version, shared_lock))
     render_summary(result, console, redactor)
     descriptions = {c.id: c.description for c in plan.checks}
     outputs = [(markdown, lambda: render_markdown(result, redactor, descriptions=descriptions)),
@@ -143,7 +147,26 @@ def run(environment: str, config: str | None, only: tuple[str, ...], variables: 
 
 
 async def _run_with_progress(plan: RunPlan, console: Console, concurrency: int | None,
-                             version: str | None) -> RunResult:
+                             version: str | None,
+                             shared_lock: tuple[str, str] | None = None) -> RunResult:
+    if shared_lock is None or plan.traffic is None:
+        # Without Redis, this process's probes wait for each other (checks/traffic.py).
+        return await _run_plan_with_progress(plan, console, concurrency, version)
+    from bot.queue import RunQueue
+    from bot.traffic_gate import RedisTrafficGate
+
+    url, prefix = shared_lock
+    queue = RunQueue.from_url(url, prefix=prefix)  # no connection until a probe asks
+    try:
+        traffic = dataclasses.replace(plan.traffic, gate=RedisTrafficGate.for_queue(queue))
+        return await _run_plan_with_progress(dataclasses.replace(plan, traffic=traffic),
+                                             console, concurrency, version)
+    finally:
+        await queue.close()
+
+
+async def _run_plan_with_progress(plan: RunPlan, console: Console, concurrency: int | None,
+                                  version: str | None) -> RunResult:
     from checks.report import TerminalProgress
     from checks.runner import run_plan
 

@@ -1,5 +1,5 @@
-"""What the history store holds: `history` (the last runs) and `deliveries` (the last deploy
-webhooks and what each started)."""
+"""What the history store holds: `history` (the last runs, or one check's latest results and
+how often it was flaky) and `deliveries` (the last deploy webhooks and what each started)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import click
 
 from bot.cli._engine import config_option
 from bot.cli._store import query_store
-from bot.records import Run, SlackMessage, WebhookOutcome
+from bot.records import FlakyHistory, PastResult, Run, SlackMessage, WebhookOutcome
 from bot.settings import Settings
 from bot.suites import load_suite
 from bot.webhooks.sources import source_names
@@ -34,10 +34,21 @@ _ENDED_EARLY = ("cancelled", "interrupted", "superseded", "error")
 @click.command()
 @click.argument("environment", required=False)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--check", "check_id", metavar="CHECK_ID",
+              help="One check's results in ENVIRONMENT's latest runs, and how often it was "
+                   "flaky.")
 @config_option
-def history(environment: str | None, limit: int, config: str | None) -> None:
-    """The last runs: verdict, failed count, trigger, deployed version, Slack thread."""
+def history(environment: str | None, limit: int, check_id: str | None,
+            config: str | None) -> None:
+    """The last runs: verdict, failed count, trigger, deployed version, Slack thread. With
+    --check, one check's latest results instead: `flaky 3 of the last 10 runs`."""
     settings = Settings.from_env()
+    if check_id is not None:
+        if environment is None:
+            raise UsageError("--check needs an environment: smokebot history ENVIRONMENT "
+                             f"--check {check_id}")
+        _check_history(environment, check_id, limit, config or settings.config_path)
+        return
     runs, links = query_store(lambda store: _runs_and_links(store, environment, limit))
     if not runs:
         if environment is not None:  # a typo must not read as an environment never tested
@@ -53,6 +64,57 @@ async def _runs_and_links(store: Store, environment: str | None,
                           limit: int) -> tuple[list[Run], dict[UUID, SlackMessage]]:
     runs = await store.recent_runs(environment, limit=limit)
     return runs, await store.summary_messages([r.id for r in runs])
+
+
+def _check_history(environment: str, check_id: str, limit: int, config_path: str) -> None:
+    past, lately = query_store(lambda store: _results_and_flakiness(store, environment,
+                                                                     check_id, limit))
+    if not past:
+        # A typo must not read as a check never run.
+        _known_environment(config_path, environment)
+        _known_check(config_path, check_id)
+        click.echo(f"No results of {check_id} in {environment} yet.")
+        return
+    for line in _check_lines(check_id, environment, past, lately):
+        click.echo(line)
+
+
+async def _results_and_flakiness(store: Store, environment: str, check_id: str,
+                                 limit: int) -> tuple[list[PastResult], FlakyHistory | None]:
+    past = await store.past_results(environment, check_id, limit=limit)
+    lately = await store.flaky_history(environment, [check_id])
+    return past, lately.get(check_id)
+
+
+def _check_lines(check_id: str, environment: str, past: Sequence[PastResult],
+                 lately: FlakyHistory | None) -> list[str]:
+    """`health in staging: flaky 3 of the last 10 runs`, then one line per run: when, run,
+    the run's status, the check's status, attempts, summary."""
+    from bot.slack.render import flaky_history_words  # here: other commands need no Block Kit
+
+    headline = f"{one_line(check_id)} in {one_line(environment)}"
+    if lately is not None:
+        headline += f": {flaky_history_words(lately)}"
+    lines = [headline, "",
+             f"{'When':<16}  {'Run':<8}  {'Run status':<11}  {'Check':<6}  {'Attempts':>8}  "
+             "Summary"]
+    for entry in past:
+        result = entry.result
+        lines.append(f"{entry.run_created_at:%Y-%m-%d %H:%M}  {str(entry.run_id)[:8]}  "
+                     f"{entry.run_status.value:<11}  {result.status.value:<6}  "
+                     f"{result.attempts:>8}  {one_line(result.summary)}".rstrip())
+    return lines
+
+
+def _known_check(config_path: str, check_id: str) -> None:
+    """Raises UsageError for a check id the suite file does not have, naming the closest."""
+    ids = [check.id for _, _, _, check in load_suite(config_path).all_checks()]
+    if check_id in ids:
+        return
+    hint = difflib.get_close_matches(check_id, ids, n=1)
+    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+    raise UsageError(f"unknown check '{check_id}'{suggestion}; the suite's checks are listed "
+                     "by `smokebot list`")
 
 
 def _known_environment(config_path: str, environment: str) -> None:
@@ -104,6 +166,10 @@ def _details(run: Run, summary: SlackMessage | None, workspace_url: str | None) 
     version = (run.deploy.version or run.deploy.commit) if run.deploy else None
     if version:
         parts.append(f"version {one_line(version)}")
+    remarks = [f"{n} {word}" for n, word in ((run.counts.flaky, "flaky"),
+                                              (run.counts.slow, "slow")) if n]
+    if remarks:  # passed, but worth a look
+        parts.append(f"({', '.join(remarks)})")
     if run.status.value in _ENDED_EARLY and run.status_reason:
         parts.append(f"({_plain_text(run.status_reason)})")
     if summary is not None:

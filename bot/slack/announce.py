@@ -10,6 +10,7 @@ import logging
 from uuid import UUID
 
 from bot.errors import StoreError
+from bot.pages.links import run_link
 from bot.records import Run, SlackMessageKind
 from bot.services import Services
 from bot.slack.delivery import deliver_run
@@ -49,7 +50,8 @@ async def announce_ended(services: Services, run_id: str | UUID, *,
         results = await services.store.results(run.id)
         await services.store.outbox_add(run.id, interruption_messages(
             run, channel=channel, summary_posted=summary is not None,
-            total=max(_planned(services, run), len(results)), results=results))
+            total=max(_planned(services, run), len(results)), results=results,
+            run_url=run_link(services.settings, run.id)))
         if deliver_now:
             await deliver_run(services, run.id)
         else:

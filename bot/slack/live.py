@@ -1,6 +1,7 @@
 """A run's live presence in Slack while its checks run: the summary posted when the run starts
 (through the outbox, bot/slack/delivery.py, like every message a run sends) and edited in
-place as checks finish (at most once per `update_interval_s`).
+place as checks finish or say how far they are (at most once per `update_interval_s`, however
+many events come meanwhile: the edit shows the latest of each).
 
 The edits are best effort: one that fails is skipped, and nothing here blocks or cancels the
 run or its delivery. The final summary and everything after it go through the outbox.
@@ -13,6 +14,7 @@ import logging
 from dataclasses import replace
 
 from bot.errors import SlackRefused, SlackUnavailable
+from bot.pages.links import run_link
 from bot.records import OutboxMessage, Run, SlackMessageKind
 from bot.services import Services
 from bot.slack import render
@@ -32,7 +34,8 @@ class LiveRun:
     def __init__(self, services: Services, run: Run, view: render.RunView) -> None:
         self.services = services
         self.run = run
-        self.view = view
+        # The summary's "View run" link, signed once for the run (None without a public URL).
+        self.view = replace(view, run_url=view.run_url or run_link(services.settings, run.id))
         self.channel: str | None = run.channel
         self.ts: str | None = None  # the summary, once posted
         self.reply_under: str | None = None  # a re-run's summary goes into the original thread
@@ -73,7 +76,14 @@ class LiveRun:
         self._updater = asyncio.create_task(self._update_loop())
 
     def on_result(self, result: CheckResult) -> None:
-        self.view = replace(self.view, results=self.view.results + (result,))
+        self.view = replace(self.view, results=self.view.results + (result,),
+                            progress=_without(self.view.progress, result.check_id))
+        self._dirty.set()
+
+    def on_progress(self, check_id: str, text: str) -> None:
+        """A running check's latest word on how far it is (already redacted by the runner)."""
+        progress = (*_without(self.view.progress, check_id), (check_id, text))
+        self.view = replace(self.view, progress=progress)
         self._dirty.set()
 
     async def stop(self) -> None:
@@ -96,3 +106,7 @@ class LiveRun:
             except (SlackRefused, SlackUnavailable) as exc:
                 log.warning("progress update of run %s failed: %s", self.run.id, exc)
             await asyncio.sleep(interval)
+
+
+def _without(progress: tuple[tuple[str, str], ...], check_id: str) -> tuple[tuple[str, str], ...]:
+    return tuple(entry for entry in progress if entry[0] != check_id)

@@ -47,21 +47,27 @@ class EndingContext:
     total: int
     categories: tuple[str, ...]
     results: tuple[CheckResult, ...]
-    known: dict[str, render.KnownState | None]  # check id -> acknowledged / still failing
+    # check id -> acknowledged / still failing / flaky lately: each of them gets a reply
+    known: dict[str, render.KnownState | None]
     mention: str | None
     report_markdown: str | None
     report_filename: str
     report_title: str
     read_version: str | None = None  # the run's version as a check read it (RunResult)
+    run_url: str | None = None  # the run's page, for the summary's "View run" link
 
 
 def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
-    """The final summary, one reply per problem, the mention and the report."""
+    """The final summary, one reply per problem (and per flaky check), the mention and the
+    report (when something failed)."""
     acknowledged = tuple(check_id for check_id, known in context.known.items()
                          if known is not None and known.kind is render.KnownKind.ACKNOWLEDGED)
     view = run_view(run, total=context.total, categories=context.categories,
                     results=context.results, mention=context.mention, acknowledged=acknowledged)
-    view = replace(view, read_version=context.read_version)
+    view = replace(view, read_version=context.read_version, run_url=context.run_url,
+                   flaky_history=tuple(
+        known.flaky for known in context.known.values()
+        if known is not None and known.flaky is not None))
     messages = [_summary(context.channel, render.render_summary(view), context.reply_under)]
     problems = [r for r in context.results if r.check_id in context.known]
     for result in problems:
@@ -72,7 +78,7 @@ def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
     if mention is not None:  # an edit does not notify: the mention needs its own post
         messages.append(OutboxMessage(SlackMessageKind.MENTION, context.channel,
                                       _content(mention)))
-    if context.report_markdown and problems:
+    if context.report_markdown and any(r.status.is_problem for r in problems):
         messages.append(OutboxMessage(SlackMessageKind.REPORT, context.channel, {
             "filename": context.report_filename, "title": context.report_title,
             "content": context.report_markdown}))
@@ -80,11 +86,13 @@ def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
 
 
 def interruption_messages(run: Run, *, channel: str, summary_posted: bool, total: int,
-                          results: Sequence[CheckResult]) -> list[OutboxMessage]:
+                          results: Sequence[CheckResult],
+                          run_url: str | None = None) -> list[OutboxMessage]:
     """For a run the worker or a newer deploy ended: the summary says how it ended, and an
     interrupted run's thread gets a note (a run never shown gets one message)."""
     view = run_view(run, total=total, categories=tuple(dict.fromkeys(r.category for r in results)),
                     results=tuple(results))
+    view = replace(view, run_url=run_url)
     summary = render.render_summary(view)
     interrupted = run.status.value == "interrupted"
     notice = render.render_interrupted(run.environment, str(run.id), run.status_reason)

@@ -3,8 +3,9 @@ acknowledgements, the audit log, Slack messages waiting for delivery and webhook
 kept in PostgreSQL through psycopg 3 (async) and a psycopg_pool connection pool.
 
 One module per table family (`runs`, `messages`, `outbox`, `acknowledgements`, `audit`,
-`deliveries`), each a slice of `Store` over the shared pool and error translation of `_base`;
-`retention` deletes what is older than the store keeps (`prune_history`, run by the workers).
+`deliveries`; `history`, a check's results over time), each a slice of `Store` over the shared
+pool and error translation of `_base`; `retention` deletes what is older than the store keeps
+(`prune_history`, run by the workers).
 
 Every table lives in one schema (default "smokebot"), so several stores can share a database.
 `Store.open()` does not wait for PostgreSQL: the bot starts while the database is down, each call
@@ -29,7 +30,9 @@ from bot.records import (
     Acknowledgement,
     AuditEntry,
     DeployFacts,
+    FlakyHistory,
     OutboxEntry,
+    PastResult,
     PreviousFailure,
     Run,
     RunCounts,
@@ -45,6 +48,7 @@ from bot.store._base import DEFAULT_SCHEMA
 from bot.store.acknowledgements import AcknowledgementsTable
 from bot.store.audit import AuditTable
 from bot.store.deliveries import WebhookDeliveriesTable
+from bot.store.history import FLAKY_HISTORY_RUNS, CheckHistoryTable
 from bot.store.messages import SlackMessagesTable
 from bot.store.outbox import OutboxTable
 from bot.store.retention import (
@@ -58,10 +62,13 @@ from bot.store.runs import RunsTable
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "FLAKY_HISTORY_RUNS",
     "Acknowledgement",
     "AuditEntry",
     "DeployFacts",
+    "FlakyHistory",
     "OutboxEntry",
+    "PastResult",
     "PreviousFailure",
     "PruneReport",
     "PruneTarget",
@@ -81,5 +88,5 @@ __all__ = [
 
 
 class Store(RunsTable, SlackMessagesTable, OutboxTable, AcknowledgementsTable, AuditTable,
-            RetentionPruning, WebhookDeliveriesTable):
+            RetentionPruning, WebhookDeliveriesTable, CheckHistoryTable):
     """The history store. Create with `await Store.open(dsn)` or `async with Store.open(dsn)`."""

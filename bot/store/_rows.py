@@ -1,7 +1,7 @@
 """Rows that more than one table family writes or reads on the caller's connection, so that
 writes which belong together share a transaction without one table module importing another:
 a run (and a deploy's run started under the environment's lock, superseding older ones), a
-Slack message record, and the outbox messages a run owes Slack."""
+check result, a Slack message record, and the outbox messages a run owes Slack."""
 
 from __future__ import annotations
 
@@ -28,11 +28,12 @@ from bot.records import (
     as_uuid,
 )
 from bot.store._values import Conn, clean_text, jsonb
-from checks.results import Verdict
+from checks.results import CheckResult, Severity, Status, Verdict
 
-__all__ = ["duplicate", "insert_outbox_messages", "insert_run", "lock_environment",
-           "one_active_run", "record_slack_message", "run_from_row", "run_stream", "run_values",
-           "slack_message_from_row", "slack_message_upsert", "start_superseding"]
+__all__ = ["check_result_from_row", "duplicate", "insert_outbox_messages", "insert_run",
+           "lock_environment", "one_active_run", "record_slack_message", "run_from_row",
+           "run_stream", "run_values", "slack_message_from_row", "slack_message_upsert",
+           "start_superseding"]
 
 
 _ONE_ACTIVE_INDEX = "runs_one_active_per_environment_idx"  # migration 0004
@@ -44,12 +45,15 @@ _SUPERSEDE_ACTIVE: LiteralString = """
 UPDATE runs r
 SET status = 'superseded', superseded_by = %(id)s, status_reason = %(reason)s,
     finished_at = now(),
-    (passed_count, failed_count, error_count, skipped_count, warned_count) = (
-        SELECT count(*) FILTER (WHERE c.status = 'pass'),
+    (passed_count, failed_count, error_count, skipped_count, warned_count, flaky_count,
+     slow_count) = (
+        SELECT count(*) FILTER (WHERE c.status IN ('pass', 'flaky', 'slow')),
                count(*) FILTER (WHERE c.status = 'fail'),
                count(*) FILTER (WHERE c.status = 'error'),
                count(*) FILTER (WHERE c.status = 'skip'),
-               count(*) FILTER (WHERE c.status = 'warn')
+               count(*) FILTER (WHERE c.status = 'warn'),
+               count(*) FILTER (WHERE c.status = 'flaky'),
+               count(*) FILTER (WHERE c.status = 'slow')
         FROM check_results c WHERE c.run_id = r.id)
 WHERE r.environment = %(environment)s AND r.status IN ('queued', 'running')
   AND NOT EXISTS (SELECT FROM runs k WHERE k.idempotency_key = %(key)s::text)
@@ -60,10 +64,12 @@ RETURNING r.*
 _INSERT_RUN: LiteralString = """
 INSERT INTO runs (id, created_at, environment, suite, trigger_kind, trigger_detail,
                   requested_by, filters, channel, deploy_source, deploy_version, deploy_commit,
-                  deploy_ref, deployer, deploy_url, deploy_link, rerun_of, idempotency_key)
+                  deploy_ref, deployer, deploy_url, deploy_link, rerun_of, idempotency_key,
+                  confirmed)
 VALUES (coalesce(%(id)s, gen_random_uuid()), clock_timestamp(), %(environment)s, %(suite)s,
         %(kind)s, %(detail)s, %(by)s, %(filters)s, %(channel)s, %(source)s, %(version)s,
-        %(commit)s, %(ref)s, %(deployer)s, %(url)s, %(link)s, %(rerun_of)s, %(key)s)
+        %(commit)s, %(ref)s, %(deployer)s, %(url)s, %(link)s, %(rerun_of)s, %(key)s,
+        %(confirmed)s)
 ON CONFLICT (idempotency_key) DO NOTHING RETURNING *
 """
 
@@ -134,7 +140,7 @@ def run_values(request: RunRequest) -> dict[str, Any]:
             "channel": request.channel, "source": deploy.source, "version": deploy.version,
             "commit": deploy.commit, "ref": deploy.ref, "deployer": deploy.deployer,
             "url": deploy.url, "link": deploy.link, "rerun_of": request.rerun_of,
-            "key": request.idempotency_key}
+            "key": request.idempotency_key, "confirmed": request.confirmed}
 
 
 def _supersede_reason(by: RunRequest, run_id: UUID) -> str:
@@ -168,10 +174,20 @@ def run_from_row(row: Mapping[str, Any]) -> Run:
         worker_id=row["worker_id"],
         counts=RunCounts(passed=row["passed_count"], failed=row["failed_count"],
                          errors=row["error_count"], skipped=row["skipped_count"],
-                         warnings=row["warned_count"]),
+                         warnings=row["warned_count"], flaky=row["flaky_count"],
+                         slow=row["slow_count"]),
         verdict=Verdict(row["verdict"]) if row["verdict"] else None,
         status_reason=row["status_reason"], rerun_of=row["rerun_of"],
-        superseded_by=row["superseded_by"], idempotency_key=row["idempotency_key"])
+        superseded_by=row["superseded_by"], idempotency_key=row["idempotency_key"],
+        confirmed=row["confirmed"])
+
+
+def check_result_from_row(row: Mapping[str, Any]) -> CheckResult:
+    return CheckResult(
+        check_id=row["check_id"], name=row["name"], category=row["category"], kind=row["kind"],
+        severity=Severity(row["severity"]), status=Status(row["status"]), summary=row["summary"],
+        details=row["details"], duration_s=row["duration_s"], attempts=row["attempts"],
+        measurements=row["measurements"], evidence=row["evidence"], tags=tuple(row["tags"]))
 
 
 def slack_message_upsert(kind: SlackMessageKind, rows: LiteralString) -> LiteralString:

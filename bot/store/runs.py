@@ -33,6 +33,7 @@ from bot.records import (
 )
 from bot.store._base import Conn, StoreBase
 from bot.store._rows import (
+    check_result_from_row,
     duplicate,
     insert_outbox_messages,
     insert_run,
@@ -161,7 +162,7 @@ class RunsTable(StoreBase):
                 " started_at = coalesce(started_at, %(started)s), suite = coalesce(suite,"
                 " %(suite)s), passed_count = %(passed)s, failed_count = %(failed)s,"
                 " error_count = %(errors)s, skipped_count = %(skipped)s,"
-                " warned_count = %(warnings)s"
+                " warned_count = %(warnings)s, flaky_count = %(flaky)s, slow_count = %(slow)s"
                 " WHERE id = %(id)s AND status IN ('queued', 'running') RETURNING *",
                 {"id": run_uuid, "status": verdict.value, "started": aware(result.started_at),
                  "suite": result.suite or None, **dataclasses.asdict(counts)})
@@ -218,12 +219,15 @@ class RunsTable(StoreBase):
             " finished_at = now(), superseded_by = coalesce(%(by)s, r.superseded_by),"
             " verdict = CASE WHEN %(status)s = 'cancelled' THEN 'cancelled' END,"
             " passed_count = c.passed, failed_count = c.failed, error_count = c.errors,"
-            " skipped_count = c.skipped, warned_count = c.warnings"
-            " FROM (SELECT count(*) FILTER (WHERE status = 'pass') AS passed,"
+            " skipped_count = c.skipped, warned_count = c.warnings, flaky_count = c.flaky,"
+            " slow_count = c.slow"
+            " FROM (SELECT count(*) FILTER (WHERE status IN ('pass', 'flaky', 'slow')) AS passed,"
             "  count(*) FILTER (WHERE status = 'fail') AS failed,"
             "  count(*) FILTER (WHERE status = 'error') AS errors,"
             "  count(*) FILTER (WHERE status = 'skip') AS skipped,"
-            "  count(*) FILTER (WHERE status = 'warn') AS warnings"
+            "  count(*) FILTER (WHERE status = 'warn') AS warnings,"
+            "  count(*) FILTER (WHERE status = 'flaky') AS flaky,"
+            "  count(*) FILTER (WHERE status = 'slow') AS slow"
             "  FROM check_results WHERE run_id = %(id)s) c"
             " WHERE r.id = %(id)s AND r.status IN ('queued', 'running')"
             " AND (%(stale)s::float8 IS NULL OR (r.status = 'running'"
@@ -285,7 +289,7 @@ class RunsTable(StoreBase):
             cursor = await conn.execute(
                 "SELECT * FROM check_results WHERE run_id = %s ORDER BY recorded_at, check_id",
                 (as_uuid(run_id),))
-            return [_check_result(row) for row in await cursor.fetchall()]
+            return [check_result_from_row(row) for row in await cursor.fetchall()]
 
     async def previous_failure(self, environment: str, check_id: str,
                                before_run_id: UUID | str) -> PreviousFailure | None:
@@ -359,12 +363,12 @@ WITH active AS (
     INSERT INTO runs (created_at, environment, suite, trigger_kind, trigger_detail,
                       requested_by, filters, channel, deploy_source, deploy_version,
                       deploy_commit, deploy_ref, deployer, deploy_url, deploy_link, rerun_of,
-                      idempotency_key)
+                      idempotency_key, confirmed)
     SELECT clock_timestamp(), %(environment)s::text, %(suite)s::text, %(kind)s::text,
            %(detail)s::text, %(by)s::text, %(filters)s::text[], %(channel)s::text,
            %(source)s::text, %(version)s::text, %(commit)s::text, %(ref)s::text,
            %(deployer)s::text, %(url)s::text, %(link)s::text, %(rerun_of)s::uuid,
-           %(key)s::text
+           %(key)s::text, %(confirmed)s::boolean
     WHERE NOT EXISTS (SELECT FROM active) AND NOT EXISTS (SELECT FROM used_key)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING *
@@ -410,12 +414,3 @@ async def _upsert_results(conn: Conn, run_id: UUID, results: Iterable[CheckResul
             " duration_s = excluded.duration_s, attempts = excluded.attempts,"
             " measurements = excluded.measurements, evidence = excluded.evidence,"
             " tags = excluded.tags, updated_at = now()", rows)
-
-
-def _check_result(row: Mapping[str, Any]) -> CheckResult:
-    return CheckResult(
-        check_id=row["check_id"], name=row["name"], category=row["category"], kind=row["kind"],
-        severity=Severity(row["severity"]), status=Status(row["status"]), summary=row["summary"],
-        details=row["details"], duration_s=row["duration_s"], attempts=row["attempts"],
-        measurements=row["measurements"], evidence=row["evidence"], tags=tuple(row["tags"]))
-

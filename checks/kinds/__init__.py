@@ -13,12 +13,15 @@ __all__ = ["kind_names", "load_kind", "register_kind"]
 
 _KINDS: dict[str, str] = {
     "http": "checks.kinds.http:HttpCheck",
+    "ratelimit": "checks.kinds.ratelimit:RateLimitCheck",
     "http.flow": "checks.kinds.http_flow:HttpFlowCheck",
     "postgres.connect": "checks.kinds.postgres:ConnectCheck",
     "postgres.tables": "checks.kinds.postgres:TablesCheck",
     "postgres.columns": "checks.kinds.postgres:ColumnsCheck",
     "postgres.query": "checks.kinds.postgres:QueryCheck",
     "postgres.probe": "checks.kinds.postgres:ProbeCheck",
+    "postgres.migrations": "checks.kinds.postgres_migrations:MigrationsCheck",
+    "redis": "checks.kinds.redis_server:RedisCheck",
     "k8s.pods": "checks.kinds.k8s_pods:PodsCheck",
     "k8s.rollout": "checks.kinds.k8s_rollout:RolloutCheck",
     "k8s.image": "checks.kinds.k8s_image:ImageCheck",
@@ -30,6 +33,8 @@ _KINDS: dict[str, str] = {
     "stripe.webhook_delivery": "checks.kinds.stripe.webhook_delivery:WebhookDeliveryCheck",
     "stripe.subscription_flow": "checks.kinds.stripe.subscription_flow:SubscriptionFlowCheck",
     "suite": "checks.kinds.suite:TestSuiteCheck",
+    "tls": "checks.kinds.tls:TlsCheck",
+    "load": "checks.kinds.load:LoadCheck",
 }
 _loaded: dict[str, CheckKind] = {}
 

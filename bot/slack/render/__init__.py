@@ -13,6 +13,7 @@ One module per kind of message, over two private ones:
     _blocks.py         escaping, clipping, Slack's limits, text objects and blocks, mentions,
                        links, dates; `SlackMessage`
     _states.py         the emoji and words of each run state and check status
+    _flakiness.py      how often a check was flaky lately, in words
     _run_table.py      a finished run's checks: the category table, the failed and the
                        skipped checks
     summary.py         `RunView`, the run's parent message and its failure mention
@@ -26,6 +27,7 @@ Block Kit and emoji live here only; `checks/` knows neither.
 from __future__ import annotations
 
 from bot.slack.render._blocks import SlackMessage, escape, permalink
+from bot.slack.render._flakiness import flaky_history_words
 from bot.slack.render.failure_reply import (
     KnownKind,
     KnownState,
@@ -64,6 +66,7 @@ __all__ = [
     "RunView",
     "SlackMessage",
     "escape",
+    "flaky_history_words",
     "known_state",
     "permalink",
     "read_ack_submission",

@@ -1,6 +1,10 @@
 """What a finished run's summary says about its checks: the per-category table (Checks,
-Passed, Failed, Skipped, Status), the failed checks with the acknowledged ones marked, and the
-skipped checks grouped by why they did not run. Pure text for summary.py's sections."""
+Passed, Failed, Skipped, Status), the failed checks with the acknowledged ones marked, the
+flaky and slow passes (with how often each flaky one was flaky lately), and the skipped checks
+grouped by why they did not run. Pure text for summary.py's sections.
+
+Passed counts every check that passed, flaky and slow ones included: they do not fail the run.
+A category whose passes include a flaky (or slow) check reads FLAKY (SLOW) in the table."""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from bot.slack.render._blocks import SECTION_TEXT_MAX, clip, code, code_body, inline, plural
+from bot.slack.render._flakiness import FlakyHistoryRecord, flaky_history_words, history_of
 from bot.slack.render._states import CHECK_EMOJI, STOPPED_TABLE_STATES, TABLE_STATES
-from checks.report._summary import Tally, category_state
+from checks.report._summary import REMARKED, Tally, category_state, failed_attempts, remark
 from checks.report._text import one_line
 from checks.results import CheckResult, Status
 
-__all__ = ["RunFacts", "acknowledged_note", "failure_lines", "skipped_lines", "summary_table"]
+__all__ = ["RunFacts", "acknowledged_note", "failure_lines", "remarked_lines", "skipped_lines",
+           "summary_table"]
 
 _TABLE_NAME_WIDTH = 28
 _SKIP_REASON_IDS_MAX = 300  # characters of check ids listed for one skip reason
@@ -32,6 +38,8 @@ class RunFacts(Protocol):
     def categories(self) -> Sequence[str]: ...
     @property
     def acknowledged(self) -> Sequence[str]: ...
+    @property
+    def flaky_history(self) -> Sequence[FlakyHistoryRecord]: ...
 
 
 def acknowledged_note(view: RunFacts) -> str:
@@ -140,6 +148,33 @@ def failure_lines(view: RunFacts) -> str:
             line += " · _acknowledged_"
         if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
             lines.append(f"… and {len(problems) - index} more")
+            break
+        lines.append(line)
+        size += 1 + len(line)
+    return "\n".join(lines)
+
+
+def remarked_lines(view: RunFacts) -> str:
+    """`*Flaky and slow checks* (passed)`, one line each: a flaky check with the attempt it
+    passed on, what its first failed attempt said and how often it was flaky lately; a slow
+    one with how slow it was."""
+    found = [r for r in view.results if r.status in REMARKED]
+    if not found:
+        return ""
+    lines = ["*Flaky and slow checks* (passed)"]
+    size = len(lines[0])
+    for index, result in enumerate(found):
+        parts = [inline(remark(result), 200)]
+        attempts = failed_attempts(result)
+        if attempts:
+            parts.append(f"first failed: {inline(attempts[0], 200)}")
+        history = history_of(view.flaky_history, result.check_id)
+        if history is not None and result.status is Status.FLAKY:
+            parts.append(flaky_history_words(history))
+        line = (f"• {CHECK_EMOJI[result.status]} *{inline(result.name, 150)}* "
+                f"{code(result.check_id, 90)}: " + " · ".join(parts))
+        if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
+            lines.append(f"… and {len(found) - index} more")
             break
         lines.append(line)
         size += 1 + len(line)

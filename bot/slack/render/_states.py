@@ -15,11 +15,14 @@ RUN_EMOJI = {"queued": ":hourglass:", "running": ":hourglass_flowing_sand:",
              "interrupted": ":warning:", "superseded": ":fast_forward:", "error": ":boom:"}
 _RUN_WORDS = {"error": "could not run"}
 CHECK_EMOJI = {Status.PASS: ":white_check_mark:", Status.FAIL: ":x:", Status.ERROR: ":no_entry:",
-               Status.WARN: ":warning:", Status.SKIP: ":next_track_button:"}
+               Status.WARN: ":warning:", Status.SKIP: ":next_track_button:",
+               Status.FLAKY: ":arrows_counterclockwise:", Status.SLOW: ":snail:"}
 CHECK_WORDS = {Status.PASS: "passed", Status.FAIL: "failed", Status.ERROR: "could not run",
-               Status.WARN: "warning", Status.SKIP: "skipped"}
+               Status.WARN: "warning", Status.SKIP: "skipped",
+               Status.FLAKY: "flaky (passed on a retry)", Status.SLOW: "slow (passed)"}
+# A category's state (checks.report._summary.category_state): FLAKY and SLOW passed.
 TABLE_STATES = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.WARN: "WARN",
-                Status.SKIP: "SKIP"}
+                Status.SKIP: "SKIP", Status.FLAKY: "FLAKY", Status.SLOW: "SLOW"}
 # A category (or total) of a run that ended early, with checks that never ran, is not PASS.
 STOPPED_TABLE_STATES = {"cancelled": "CANCELLED", "interrupted": "INTERRUPTED",
                         "superseded": "SUPERSEDED", "error": "NOT RUN"}

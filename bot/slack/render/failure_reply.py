@@ -1,5 +1,6 @@
 """One thread reply per failed check (what failed, expected vs actual, whether it is news, the
-evidence), and the notice posted in the thread when someone acknowledges a failure."""
+evidence), and per flaky check (what its failed attempts said, how often it was flaky lately),
+and the notice posted in the thread when someone acknowledges a failure."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from bot.slack.render._blocks import (
     slack_message,
     user_mention,
 )
+from bot.slack.render._flakiness import FlakyHistoryRecord, flaky_history_words
 from bot.slack.render._states import CHECK_EMOJI, CHECK_WORDS
 from bot.slack.render.modal import ACK_REASON_MAX
+from checks.report._summary import failed_attempts, remark
 from checks.report._text import format_duration, format_value
-from checks.results import CheckResult
+from checks.results import CheckResult, Status
 
 __all__ = ["AcknowledgementRecord", "KnownKind", "KnownState", "PreviousFailureRecord",
            "known_state", "render_acknowledged", "render_failure_reply"]
@@ -43,6 +46,7 @@ class KnownKind(str, enum.Enum):
     STILL_FAILING = "still_failing"  # failed in an earlier run and has not passed since
     FAILED_BEFORE = "failed_before"  # failed before, passed since: a regression
     ACKNOWLEDGED = "acknowledged"  # someone said it is known, until the acknowledgement expires
+    FLAKY = "flaky"  # it passed, on a retry: not a failure, but how often has it been flaky?
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,16 @@ class KnownState:
     since_run_id: str | None = None  # the earlier run it failed in
     since: datetime | None = None
     earlier_link: str | None = None  # that run's thread (the check's own reply when known)
+    flaky: FlakyHistoryRecord | None = None  # how often it was flaky in the latest runs
 
     @classmethod
     def new(cls) -> KnownState:
         return cls(KnownKind.NEW)
+
+    @classmethod
+    def of_flaky(cls, history: FlakyHistoryRecord | None) -> KnownState:
+        """A flaky check's: its reply says how often it was flaky lately."""
+        return cls(KnownKind.FLAKY, flaky=history)
 
 
 # Read-only views of the store's records (`bot.records.Acknowledgement`, `PreviousFailure`):
@@ -92,9 +102,13 @@ class PreviousFailureRecord(Protocol):
 
 
 def known_state(ack: AcknowledgementRecord | None, previous: PreviousFailureRecord | None, *,
-                workspace_url: str | None = None) -> KnownState:
+                workspace_url: str | None = None,
+                flaky: FlakyHistoryRecord | None = None) -> KnownState:
     """From the store's active acknowledgement and latest earlier failure of a check;
-    `workspace_url` (auth.test's) makes the earlier thread's link the workspace's own."""
+    `workspace_url` (auth.test's) makes the earlier thread's link the workspace's own;
+    `flaky`, how often the check was flaky lately, is said when it was at all."""
+    if flaky is not None and not flaky.flaky:
+        flaky = None
     since_run = str(previous.run_id) if previous is not None else None
     since = previous.run_created_at if previous is not None else None
     link = None
@@ -105,15 +119,16 @@ def known_state(ack: AcknowledgementRecord | None, previous: PreviousFailureReco
     if ack is not None:
         return KnownState(KnownKind.ACKNOWLEDGED, acknowledged_by=ack.acknowledged_by,
                           reason=ack.reason, expires_at=ack.expires_at, since_run_id=since_run,
-                          since=since, earlier_link=link)
+                          since=since, earlier_link=link, flaky=flaky)
     if previous is None:
-        return KnownState.new()
+        return KnownState(KnownKind.NEW, flaky=flaky)
     kind = KnownKind.STILL_FAILING if previous.still_failing else KnownKind.FAILED_BEFORE
-    return KnownState(kind, since_run_id=since_run, since=since, earlier_link=link)
+    return KnownState(kind, since_run_id=since_run, since=since, earlier_link=link, flaky=flaky)
 
 
 def render_failure_reply(result: CheckResult, *, known: KnownState | None) -> SlackMessage:
-    """One thread reply: what failed, expected vs actual, whether it is news, the evidence."""
+    """One thread reply: what failed, expected vs actual, whether it is news, the evidence.
+    A flaky check's says which attempt passed and what the failed ones said."""
     word = CHECK_WORDS[result.status]
     title = (f"{CHECK_EMOJI[result.status]} *{inline(result.name, 200)}* "
              f"{code(result.check_id, 90)} {word}")
@@ -152,6 +167,17 @@ def render_acknowledged(ack: AcknowledgementRecord) -> SlackMessage:
 
 
 def _known_line(known: KnownState) -> str:
+    line = _known_words(known)
+    if known.flaky is not None and known.kind is not KnownKind.FLAKY:
+        line += f" · {flaky_history_words(known.flaky)}"
+    return line
+
+
+def _known_words(known: KnownState) -> str:
+    if known.kind is KnownKind.FLAKY:
+        lately = flaky_history_words(known.flaky) if known.flaky is not None else \
+            "no history on record"
+        return f":arrows_counterclockwise: *Flaky*: passed on a retry; {lately}"
     earlier = ""
     if known.since_run_id:
         earlier = f"run {code(short_id(known.since_run_id))}"
@@ -175,6 +201,11 @@ def _known_line(known: KnownState) -> str:
 
 
 def _evidence_text(result: CheckResult) -> str:
+    attempts = failed_attempts(result) if result.status is Status.FLAKY else []
+    if attempts:
+        lines = [f"{remark(result)}; before that:",
+                 *(f"attempt {n} failed: {text}" for n, text in enumerate(attempts, 1))]
+        return "\n".join(lines) + (f"\n\n{result.details}" if result.details.strip() else "")
     if result.details.strip():
         return result.details
     if result.evidence:

@@ -197,7 +197,11 @@ def _run_line(run: RunRecord, link: str | None = None) -> str:
     total = getattr(counts, "total", 0)
     if total:
         failed = getattr(counts, "failed", 0) + getattr(counts, "errors", 0)
-        parts.append(f"{counts.passed}/{total} passed" + (f", {failed} failed" if failed else ""))
+        remarks = [f"{n} {word}" for n, word in ((getattr(counts, "flaky", 0), "flaky"),
+                                                  (getattr(counts, "slow", 0), "slow")) if n]
+        parts.append(f"{counts.passed}/{total} passed"
+                     + (f" ({', '.join(remarks)})" if remarks else "")
+                     + (f", {failed} failed" if failed else ""))
     parts.append(local_datetime(run.started_at or run.created_at))
     trigger = run.trigger_detail or enum_value(run.trigger_kind)
     if run.requested_by and is_user_id(run.requested_by) and "<@" not in trigger:

@@ -1,7 +1,7 @@
 """The run's parent message: a progress bar while the run goes, then the verdict, the
-per-category table, the failed checks (acknowledged ones marked), the skipped checks with
-their reasons and the Re-run / Acknowledge buttons; and the group mention posted in the thread
-when a run fails."""
+per-category table, the failed checks (acknowledged ones marked), the flaky and slow passes,
+the skipped checks with their reasons and the Re-run / Acknowledge buttons; and the group
+mention posted in the thread when a run fails."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ from bot.slack.render._blocks import (
     slack_message,
     user_mention,
 )
+from bot.slack.render._flakiness import FlakyHistoryRecord
 from bot.slack.render._run_table import (
     acknowledged_note,
     failure_lines,
+    remarked_lines,
     skipped_lines,
     summary_table,
 )
@@ -44,6 +46,7 @@ __all__ = ["RunView", "render_failure_mention", "render_summary"]
 
 _HEX_SHA = re.compile(r"^[0-9a-f]{12,64}$")
 _BAR_CELLS = 20
+_PROGRESS_SHOWN = 3  # long checks' progress lines under the bar
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class RunView:
     interrupted_reason: str | None = None  # why it was interrupted, superseded, cancelled ...
     acknowledged: tuple[str, ...] = ()  # check ids whose failure someone acknowledged
     read_version: str | None = None  # no deploy said: what the suite's `version:` check read
+    # How often each flaky check of the run was flaky lately (the store's FlakyHistory).
+    flaky_history: tuple[FlakyHistoryRecord, ...] = ()
+    # (check id, latest progress text) of the running checks that say how far they are
+    progress: tuple[tuple[str, str], ...] = ()
+    # The run's page (bot/pages/), a signed link; None when the bot has no public URL.
+    run_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATES:
@@ -80,6 +89,8 @@ class RunView:
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "categories", tuple(self.categories))
         object.__setattr__(self, "acknowledged", tuple(self.acknowledged))
+        object.__setattr__(self, "flaky_history", tuple(self.flaky_history))
+        object.__setattr__(self, "progress", tuple(self.progress))
 
     @property
     def is_deploy(self) -> bool:
@@ -107,6 +118,9 @@ def render_summary(view: RunView) -> SlackMessage:
     failures = failure_lines(view)
     if failures:
         blocks.append(section(failures))
+    remarks = remarked_lines(view)
+    if remarks:
+        blocks.append(section(remarks))
     skipped = skipped_lines(view)
     if skipped:
         blocks.append(section(skipped))
@@ -181,11 +195,13 @@ def _context_parts(view: RunView) -> list[str]:
     if view.finished and view.started_at is not None and view.finished_at is not None:
         seconds = (view.finished_at - view.started_at).total_seconds()
         parts.append(f"Took {format_duration(seconds)}")
+    parts.append(mrkdwn_link(view.run_url, "View run"))  # "" without a link: left out
     return parts
 
 
 def _progress_line(view: RunView) -> str:
-    """`▓` bar and `7/14 checks done · 1 failed · running…`."""
+    """`▓` bar and `7/14 checks done · 1 failed · running…`, then a line per long check saying
+    how far it is: `api-load: 812/3000 requests · 98 rps`."""
     done = len(view.results)
     filled = min(_BAR_CELLS, round(_BAR_CELLS * done / view.total)) if view.total else 0
     bar = "█" * filled + "░" * (_BAR_CELLS - filled)
@@ -193,7 +209,10 @@ def _progress_line(view: RunView) -> str:
     line = f"`{bar}` {done}/{view.total} checks done"
     if failed:
         line += f" · {failed} failed"
-    return line + (" · running…" if view.status == "running" else " · queued…")
+    line += " · running…" if view.status == "running" else " · queued…"
+    for check_id, text in view.progress[-_PROGRESS_SHOWN:]:
+        line += f"\n{code(check_id, 60)}: {inline(text, 200)}"
+    return line
 
 
 # --- the verdict -------------------------------------------------------------------------------

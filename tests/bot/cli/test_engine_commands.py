@@ -364,7 +364,7 @@ def test_reports_hold_the_whole_run_in_each_format(tmp_path: Path, target: Targe
     assert document["trigger"] == "cli"
     assert document["verdict"] == "failed"
     assert document["counts"] == {"total": 4, "pass": 3, "fail": 1, "error": 0, "skip": 0,
-                                  "warn": 0}
+                                  "warn": 0, "flaky": 0, "slow": 0}
     assert [c["name"] for c in document["categories"]] == [
         "Health & Infrastructure", "Customer Provisioning", "AI Providers"]
 

@@ -24,8 +24,8 @@ from tests.support.services import PG_ADMIN_DSN
 def test_public_surface_is_the_documented_list() -> None:
     assert bot.store.__all__ == sorted(bot.store.__all__, key=lambda n: (not n.isupper(), n))
     assert set(bot.store.__all__) == {
-        "DEFAULT_SCHEMA", "Acknowledgement", "AuditEntry", "DeployFacts", "OutboxEntry",
-        "PreviousFailure", "PruneReport", "PruneTarget", "RetentionPolicy", "Run", "RunCounts",
+        "DEFAULT_SCHEMA", "FLAKY_HISTORY_RUNS", "Acknowledgement", "AuditEntry", "DeployFacts",
+        "FlakyHistory", "OutboxEntry", "PastResult", "PreviousFailure", "PruneReport", "PruneTarget", "RetentionPolicy", "Run", "RunCounts",
         "RunRequest", "RunStatus", "SlackMessage", "SlackMessageKind", "Store", "TriggerKind",
         "WebhookDelivery", "WebhookOutcome", "prune_history"}
 
