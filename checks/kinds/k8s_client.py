@@ -93,7 +93,11 @@ def resolve_target(ctx: CheckContext, namespace: str | None) -> ClusterTarget:
         raise CheckError(
             f"no namespace to look in: set `namespace:` on the check or `kubernetes: "
             f"{{namespace: ...}}` on environment '{ctx.environment}'", permanent=True)
-    return ClusterTarget(namespace=chosen, kubeconfig=settings.get("kubeconfig"),
+    kubeconfig = settings.get("kubeconfig")
+    if kubeconfig:  # the suite file's, so relative to its folder ($KUBECONFIG is not)
+        kubeconfig = os.pathsep.join(str(ctx.resolve_path(part))
+                                     for part in str(kubeconfig).split(os.pathsep) if part)
+    return ClusterTarget(namespace=chosen, kubeconfig=kubeconfig,
                          context=settings.get("context"),
                          in_cluster=bool(settings.get("in_cluster")))
 

@@ -12,6 +12,14 @@ but count neither towards `max_failures` nor against `min_pass_rate`. With neith
 set, any new failure fails the check. `require` globs must each match a test that ran and passed.
 A non-zero exit code with no failing test (a crash, a coverage gate) fails the check too.
 
+`coverage: {file, min}` reads the coverage report the run wrote (Cobertura XML, coverage.py
+JSON or lcov: `checks.kinds.coverage`) and fails the check under `min` percent of lines; the
+figure and the minimum are in the summary ("coverage 83.4% (min 80%)") and the measurements.
+`coverage_only: true` judges an existing report (a CI artifact) and runs nothing.
+
+Relative paths start at the suite file's folder: `cwd` (which is also the default), and
+`junit` and the coverage file from `cwd`.
+
 Nothing here echoes `env`'s values: they may hold secrets, and a child's output is redacted by
 the runner like every other result.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import glob
+import math
 import os
 import shlex
 import signal
@@ -33,6 +42,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from checks.errors import CheckError
 from checks.kinds.base import CheckContext, CheckKind, KindParams
+from checks.kinds.coverage import CoverageReport, read_coverage
 from checks.kinds.suite_results import (
     CaseResult,
     OutputFormat,
@@ -42,7 +52,7 @@ from checks.kinds.suite_results import (
 )
 from checks.results import Outcome
 
-__all__ = ["SuiteParams", "TestSuiteCheck"]
+__all__ = ["CoverageRule", "SuiteParams", "TestSuiteCheck"]
 
 OUTPUT_LIMIT = 4 * 1024 * 1024  # bytes of output kept (the end: that is where summaries are)
 DRAIN_TIMEOUT_S = 5.0  # for output still buffered once the group is killed
@@ -89,11 +99,19 @@ EnvVars = Annotated[
 ]
 
 
-class SuiteParams(KindParams):
-    """Runs a test suite and judges its results."""
+class CoverageRule(KindParams):
+    """`coverage: {file: coverage.xml, min: 80}`: the report the run wrote, and its minimum."""
 
-    command: Command
-    cwd: str | None = None  # default: smokebot's own working directory
+    # Relative to cwd; Cobertura XML, coverage.py JSON or lcov, told apart by their content.
+    file: Annotated[str, Field(min_length=1)]
+    min: Annotated[float, Field(ge=0, le=100)] | None = None  # percent of lines; None: report only
+
+
+class SuiteParams(KindParams):
+    """Runs a test suite and judges its results (and the coverage it measured)."""
+
+    command: Command | None = None  # required, unless `coverage_only`
+    cwd: str | None = None  # relative to the suite file's folder, which is the default
     env: EnvVars = Field(default_factory=dict)  # added to smokebot's environment
     junit: str | None = None  # relative to cwd; may be a glob (one report per umbrella app)
     format: OutputFormat | None = None
@@ -101,9 +119,27 @@ class SuiteParams(KindParams):
     max_failures: Annotated[int, Field(ge=0)] | None = None  # new ones; known ones never count
     known_failures: list[str] = Field(default_factory=list)
     require: list[str] = Field(default_factory=list)
+    coverage: CoverageRule | None = None
+    coverage_only: bool = False  # judge an existing coverage file (a CI artifact), run nothing
 
     @model_validator(mode="after")
     def _one_source_of_results(self) -> SuiteParams:
+        if self.coverage_only:
+            if self.coverage is None:
+                raise ValueError("`coverage_only: true` needs `coverage: {file: ..., min: ...}`, "
+                                 "the coverage report to judge")
+            test_fields = [name for name in ("command", "env", "junit", "format",
+                                             "min_pass_rate", "max_failures", "known_failures",
+                                             "require") if name in self.model_fields_set]
+            if test_fields:
+                raise ValueError(f"`coverage_only: true` runs no command, so "
+                                 f"{', '.join(f'`{n}`' for n in test_fields)} would never be "
+                                 f"used; remove {'it' if len(test_fields) == 1 else 'them'}, or "
+                                 f"`coverage_only`")
+            return self
+        if self.command is None:
+            raise ValueError("set `command` (the program that runs the tests), or "
+                             "`coverage_only: true` to judge an existing coverage file")
         if (self.junit is None) == (self.format is None):
             raise ValueError("set exactly one of `junit` (the JUnit XML file the command "
                              "writes) and `format` (pytest, mix, jest or go: the summary it "
@@ -218,8 +254,8 @@ async def _run_command(argv: list[str], cwd: Path, env: dict[str, str]) -> _Fini
     return _Finished(exit_code, process.output.text(), duration)
 
 
-def _working_dir(cwd: str | None) -> Path:
-    path = Path(cwd).expanduser() if cwd else Path.cwd()
+def _working_dir(ctx: CheckContext, cwd: str | None) -> Path:
+    path = ctx.resolve_path(cwd or ".")
     if not path.is_dir():
         what = "is not a directory" if path.exists() else "does not exist"
         raise CheckError(f"the working directory {path} {what}; fix the check's cwd",
@@ -261,6 +297,61 @@ def _fresh_junit(pattern: Path, before: dict[Path, _Signature], finished: _Finis
     raise CheckError(f"the command produced no JUnit file at {pattern} "
                      f"({_exit_text(finished.exit_code)}); check the command's junit option "
                      f"and its output", details=_tail(finished.output))
+
+
+def _signature(path: Path) -> _Signature | None:
+    return _junit_files(path).get(path) if not glob.has_magic(str(path)) else None
+
+
+# ------------------------------------------------------------------------------ coverage
+
+@dataclass(frozen=True)
+class _CoverageVerdict:
+    text: str  # "coverage 83.4% (min 80%)", in every summary
+    problems: list[str]
+    detail: str
+    measurements: dict[str, Any]
+    evidence: dict[str, Any]
+
+
+async def _read_coverage(path: Path, before: _Signature | None,
+                         finished: _Finished | None) -> CoverageReport:
+    if finished is not None and before is not None and _signature(path) == before:
+        raise CheckError(f"the coverage file {path} was not rewritten by this run "
+                         f"({_exit_text(finished.exit_code)}); check that the command still "
+                         f"writes its coverage report there", details=_tail(finished.output))
+    try:
+        return await asyncio.to_thread(read_coverage, path)  # a big report takes a while
+    except CheckError as exc:
+        if finished is None:
+            raise
+        raise CheckError(exc.message, details=_tail(finished.output)) from None
+
+
+def _judge_coverage(rule: CoverageRule, report: CoverageReport) -> _CoverageVerdict:
+    text = f"coverage {report.shown}"
+    problems = []
+    measurements: dict[str, Any] = {
+        "coverage_percent": math.floor(report.percent * 100 + 1e-9) / 100}
+    if rule.min is not None:
+        text += f" (min {rule.min:g}%)"
+        measurements["coverage_min"] = rule.min
+        if round(report.percent, 6) < rule.min:  # 0.57 * 100 is 56.99999999999999
+            problems.append(f"coverage below the {rule.min:g}% minimum")
+    lines = (f" ({report.covered}/{report.valid} lines)"
+             if report.covered is not None and report.valid is not None else "")
+    evidence = {"file": report.path, "format": report.format, "percent": report.percent,
+                "min": rule.min, "lines_covered": report.covered, "lines_valid": report.valid}
+    return _CoverageVerdict(text, problems, f"{text}{lines}, from {report.path} ({report.format})",
+                            measurements, evidence)
+
+
+def judge_coverage_only(rule: CoverageRule, report: CoverageReport) -> Outcome:
+    verdict = _judge_coverage(rule, report)
+    make = Outcome.failed if verdict.problems else Outcome.ok
+    summary = verdict.text + (f": {'; '.join(verdict.problems)}" if verdict.problems else "")
+    return make(summary, details=verdict.detail, measurements=verdict.measurements,
+                evidence={"coverage": verdict.evidence})
 
 
 # ------------------------------------------------------------------------------ judging
@@ -324,7 +415,8 @@ def _required(params: SuiteParams, results: SuiteResults) -> tuple[list[str], di
     return problems, states
 
 
-def judge(params: SuiteParams, results: SuiteResults, finished: _Finished) -> Outcome:
+def judge(params: SuiteParams, results: SuiteResults, finished: _Finished,
+          coverage: CoverageReport | None = None) -> Outcome:
     failures = [case for case in results.cases if case.status == "failed"]
     known = [case for case in failures
              if any(_matches(case, pattern) for pattern in params.known_failures)]
@@ -360,6 +452,11 @@ def judge(params: SuiteParams, results: SuiteResults, finished: _Finished) -> Ou
             show_output = True
     required_problems, required = _required(params, results)
     problems += required_problems
+    verdict = None
+    if coverage is not None and params.coverage is not None:
+        verdict = _judge_coverage(params.coverage, coverage)
+        summary += f", {verdict.text}"
+        problems += verdict.problems
 
     details: list[str] = []
     if new:
@@ -375,6 +472,8 @@ def judge(params: SuiteParams, results: SuiteResults, finished: _Finished) -> Ou
         details.append(f"known failures that did not fail this time: {', '.join(idle)}")
     if required:
         details.append("required: " + ", ".join(f"{p} {state}" for p, state in required.items()))
+    if verdict is not None:
+        details.append(verdict.detail)
     if show_output:
         details.append(_tail(finished.output))
 
@@ -387,11 +486,15 @@ def judge(params: SuiteParams, results: SuiteResults, finished: _Finished) -> Ou
     }
     if required:
         evidence["required"] = required
+    if verdict is not None:
+        evidence["coverage"] = verdict.evidence
     rate = results.passed * 10000 // results.ran / 100 if results.ran else 0.0
     measurements = {"tests": results.tests, "passed": results.passed, "failed": results.failed,
                     "skipped": results.skipped, "pass_rate": rate,
                     "duration": round(finished.duration_s, 3), "known_failures": len(known),
                     "new_failures": new_count}
+    if verdict is not None:
+        measurements.update(verdict.measurements)
     text = "\n".join(details)
     if problems:
         return Outcome.failed(f"{summary}: {'; '.join(problems)}", details=text,
@@ -409,7 +512,11 @@ class TestSuiteCheck(CheckKind[SuiteParams]):
 
     def describe(self, params: SuiteParams) -> str:
         where = f" in {params.cwd}" if params.cwd else ""
-        source = f"JUnit {params.junit}" if params.junit else f"its {params.format} summary"
+        coverage = params.coverage
+        minimum = f" at least {coverage.min:g}%" if coverage and coverage.min is not None else ""
+        if params.coverage_only:
+            assert coverage is not None
+            return f"reads the coverage report {coverage.file}{where}: coverage{minimum}"
         rules = []
         if params.failure_limit is not None:
             rules.append(f"at most {params.failure_limit} new failures")
@@ -417,12 +524,24 @@ class TestSuiteCheck(CheckKind[SuiteParams]):
             rules.append(f"pass rate at least {params.min_pass_rate:g}%")
         if params.require:
             rules.append(f"{', '.join(params.require)} passing")
+        if coverage is not None:
+            rules.append(f"coverage{minimum} (from {coverage.file})")
+        assert params.command is not None
+        source = f"JUnit {params.junit}" if params.junit else f"its {params.format} summary"
         return f"runs `{shlex.join(params.command)}`{where}, reads {source}: {'; '.join(rules)}"
 
     async def run(self, params: SuiteParams, ctx: CheckContext) -> Outcome:
-        cwd = _working_dir(params.cwd)
+        cwd = _working_dir(ctx, params.cwd)
+        coverage_file = (cwd / Path(params.coverage.file).expanduser() if params.coverage
+                         else None)
+        if params.coverage_only:
+            assert params.coverage is not None and coverage_file is not None
+            report = await _read_coverage(coverage_file, None, None)
+            return judge_coverage_only(params.coverage, report)
+        assert params.command is not None
         pattern = cwd / Path(params.junit).expanduser() if params.junit else None
         before = _junit_files(pattern) if pattern else {}
+        coverage_before = _signature(coverage_file) if coverage_file else None
         ctx.logger.debug("running %s in %s", params.command[0], cwd)
         finished = await _run_command(params.command, cwd, {**os.environ, **params.env})
         if pattern is not None:
@@ -438,4 +557,6 @@ class TestSuiteCheck(CheckKind[SuiteParams]):
             raise CheckError(f"`require` needs the name of every test that ran, and the "
                              f"{results.source} names only the failures; read a JUnit file "
                              f"instead (`junit:`)", permanent=True)
-        return judge(params, results, finished)
+        coverage = (await _read_coverage(coverage_file, coverage_before, finished)
+                    if coverage_file else None)
+        return judge(params, results, finished, coverage)

@@ -363,6 +363,8 @@ class WebhookDeliveryCheck(CheckKind[WebhookDeliveryParams]):
     async def run(self, params: WebhookDeliveryParams, ctx: CheckContext) -> Outcome:
         # Already registered when it came from a secret; a literal in the suite is not.
         ctx.redactor.register(params.secret)
+        if params.ca_file:  # a relative one starts at the suite file's folder
+            params = params.model_copy(update={"ca_file": str(ctx.resolve_path(params.ca_file))})
         run_id = _run_id(ctx)
         deliveries = _deliveries(params, run_id, int(time.time()))
         started = time.perf_counter()
