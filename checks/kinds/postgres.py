@@ -6,11 +6,9 @@
     postgres.query     runs one query in a transaction that is always rolled back; asserts on rows
     postgres.probe     inserts one row and reads it back with its defaults, then rolls back
 
-Every kind opens its own connection (psycopg 3, async), sets `statement_timeout` on the session,
-registers the DSN's password with the run's redactor and closes the connection however the
-check ends. psycopg's exceptions are translated into CheckError here, at the edge: a person
-reads what to fix, never a traceback, and never the password (libpq's own error objects carry
-it, so they are not chained onto ours).
+Every kind opens its own connection through `checks.kinds.postgres_session` (psycopg 3, async),
+which sets `statement_timeout`, registers the DSN's password with the run's redactor, closes the
+connection however the check ends and translates psycopg's exceptions into CheckError.
 
 Nothing a check does is ever committed: queries and probes run inside a transaction that ends in
 ROLLBACK, and a transaction that never sees COMMIT is discarded by the server when the
@@ -20,31 +18,28 @@ does advance the table's id sequence: sequences are not transactional.)
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import json
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from decimal import Decimal
-from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ConfigDict, Field, field_validator
 
 from checks.assertions import AssertionList, evaluate
-from checks.config import Duration
 from checks.errors import CheckError
-from checks.kinds.base import CheckContext, CheckKind, KindParams
+from checks.kinds.base import CheckContext, CheckKind
+from checks.kinds.postgres_session import (
+    PostgresParams, Session, describe_target, primary_message, schema_exists, with_session,
+)
 from checks.redact import Redactor
 from checks.results import Outcome
 
@@ -53,20 +48,11 @@ __all__ = [
     "ProbeParams", "QueryCheck", "QueryParams", "TablesCheck", "TablesParams",
 ]
 
-T = TypeVar("T")
-
-APPLICATION_NAME = "smokebot"  # so a DBA can tell our sessions apart in pg_stat_activity
 ROWS_IN_EVIDENCE = 20  # a query may return up to max_rows; reports show the first few
 FAILURES_IN_SUMMARY = 3
 
 
 # ------------------------------------------------------------------------------ parameters
-
-class PostgresParams(KindParams):
-    dsn: str = Field(min_length=1)
-    connect_timeout: Duration = 5.0
-    statement_timeout: Duration = 5.0
-
 
 class TablesParams(PostgresParams):
     schema_: str = Field("public", alias="schema", min_length=1)
@@ -109,244 +95,6 @@ class ProbeParams(PostgresParams):
     assertions: AssertionList = Field(default_factory=list, alias="assert")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# ------------------------------------------------------------------------------ the target
-
-@dataclass(frozen=True)
-class _Target:
-    """Where a DSN points, without its password: what error messages may name."""
-
-    host: str
-    port: str
-    user: str
-    sets_application_name: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def _register_password(dsn: str, redactor: Redactor) -> None:
-    """Registers the password even when the DSN is too broken to parse: libpq's parse errors
-    quote pieces of the DSN."""
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-        if "://" in dsn:
-            try:
-                password = unquote(urlsplit(dsn).password or "")
-            except ValueError:
-                pass
-        else:
-            match = re.search(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
-            password = match.group(1).strip("'") if match else None
-    if password:
-        redactor.register(str(password))
-
-
-def _target(dsn: str, redactor: Redactor) -> _Target:
-    _register_password(dsn, redactor)
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        problem = _invalid_dsn(str(exc))
-    else:
-        host = str(params.get("host") or params.get("hostaddr") or "localhost")
-        return _Target(host=host, port=str(params.get("port") or 5432),
-                       user=str(params.get("user") or ""),
-                       sets_application_name="application_name" in params)
-    raise problem  # outside the except block: libpq's exception must not ride along
-
-
-def _invalid_dsn(reason: str) -> CheckError:
-    # libpq quotes the offending piece of the DSN, which may be (part of) the password; only
-    # the names of connection options are safe to repeat.
-    reason = reason.strip().splitlines()[0] if reason.strip() else "cannot be read"
-    reason = re.sub(r'"([^"]*)"',
-                    lambda m: m.group(0) if m.group(1) in _SAFE_IN_DSN_ERRORS else '"…"', reason)
-    return CheckError(f"invalid DSN: {reason}; expected postgresql://user:password@host:port/"
-                      "dbname or key=value pairs", permanent=True)
-
-
-_SAFE_IN_DSN_ERRORS = frozenset(
-    ["=", *(o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults())])
-
-
-def _describe_target(dsn: str) -> str:
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "PostgreSQL"
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    return f"PostgreSQL at {host}:{params.get('port') or 5432}/{params.get('dbname') or ''}"
-
-
-# ------------------------------------------------------------------------------ sessions
-
-@dataclass(frozen=True)
-class _Session:
-    conn: psycopg.AsyncConnection[Any]
-    target: _Target
-    connect_ms: float
-
-
-async def _with_session(params: PostgresParams, ctx: CheckContext,
-                        work: Callable[[_Session], Awaitable[T]], *, action: str,
-                        privilege: str) -> T:
-    """Connects, sets statement_timeout, runs `work`, closes. psycopg errors raised by `work`
-    become CheckError; `action` and `privilege` word them ("query", "SELECT")."""
-    target = _target(params.dsn, ctx.redactor)
-    session = await _connect(params, target, ctx.redactor)
-    problem: CheckError
-    try:
-        await session.conn.execute("SELECT set_config('statement_timeout', %s, false)",
-                                   [f"{max(1, round(params.statement_timeout * 1000))}ms"])
-        return await work(session)
-    except psycopg.Error as exc:
-        problem = _statement_error(exc, session, params, action=action, privilege=privilege)
-    finally:
-        await session.conn.close()  # also ends (and so discards) an open transaction
-    raise _redacted(problem, ctx.redactor)
-
-
-async def _connect(params: PostgresParams, target: _Target, redactor: Redactor) -> _Session:
-    options: dict[str, Any] = {
-        "autocommit": True,  # transactions are opened explicitly, and always rolled back
-        "connect_timeout": max(2, math.ceil(params.connect_timeout)),  # libpq's minimum is 2s
-    }
-    if not target.sets_application_name:
-        options["application_name"] = APPLICATION_NAME
-    started = time.perf_counter()
-    problem: CheckError
-    try:
-        async with asyncio.timeout(params.connect_timeout):  # libpq's own is whole seconds
-            conn = await psycopg.AsyncConnection.connect(params.dsn, **options)
-        return _Session(conn, target, (time.perf_counter() - started) * 1000)
-    except TimeoutError:
-        problem = CheckError(f"cannot connect to PostgreSQL at {target.label}: no answer within "
-                             f"{_duration(params.connect_timeout)}")
-    except psycopg.Error as exc:
-        problem = _connect_error(str(exc), target, params)
-    raise _redacted(problem, redactor)
-
-
-def _redacted(error: CheckError, redactor: Redactor) -> CheckError:
-    return CheckError(redactor.redact(error.message), permanent=error.permanent,
-                      details=redactor.redact(error.details))
-
-
-_DB_MISSING = re.compile(r'database "(?P<name>[^"]*)" does not exist')
-_ROLE_MISSING = re.compile(r'role "(?P<name>[^"]*)" does not exist')
-
-
-def _connect_error(message: str, target: _Target, params: PostgresParams) -> CheckError:
-    """libpq reports connection failures as text only (no SQLSTATE), so they are read from it."""
-    if message.startswith("connection is bad:") or "invalid URI" in message or \
-            "bad value for" in message or "invalid connection option" in message:
-        return _invalid_dsn(message.removeprefix("connection is bad:"))
-    reason = _connect_reason(message)
-    where = f"PostgreSQL at {target.label}"
-    lower = reason.lower()
-    if "connection refused" in lower:
-        return CheckError(f"cannot connect to {where}: connection refused")
-    if "timeout expired" in lower or "timed out" in lower:
-        return CheckError(f"cannot connect to {where}: no answer within "
-                          f"{_duration(params.connect_timeout)}")
-    if "resolve host" in lower or "translate host name" in lower:
-        return CheckError(f"cannot connect to {where}: host name not found")
-    if "password authentication failed" in lower or "authentication failed" in lower:
-        named = re.search(r'for user "([^"]*)"', reason)
-        who = f'user "{named.group(1) if named else target.user}"'
-        return CheckError(f"{where} rejected the password of {who}: check the user and "
-                          "password in the DSN", permanent=True)
-    if match := _DB_MISSING.search(reason):
-        return CheckError(f'database "{match["name"]}" does not exist on {where}: check the '
-                          "database name in the DSN", permanent=True)
-    if match := _ROLE_MISSING.search(reason):
-        return CheckError(f'role "{match["name"]}" does not exist on {where}: check the user '
-                          "in the DSN", permanent=True)
-    if "no pg_hba.conf entry" in lower or "not permitted to log in" in lower or \
-            "permission denied for database" in lower:
-        return CheckError(f"{where} refused this login: {reason}", permanent=True)
-    if "ssl" in lower and ("required" in lower or "not support" in lower):
-        return CheckError(f"cannot connect to {where}: {reason}: check sslmode in the DSN",
-                          permanent=True)
-    return CheckError(f"cannot connect to {where}: {reason}")
-
-
-def _connect_reason(message: str) -> str:
-    """'connection failed: connection to server at "h", port 5432 failed: FATAL:  database "x"
-    does not exist' -> 'database "x" does not exist'."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    text = lines[0] if lines else message
-    text = re.sub(r"^connection failed:\s*", "", text)
-    text = re.sub(r'^connection to server (at|on) .*? failed:\s*', "", text)
-    text = re.sub(r"^(FATAL|ERROR):\s*", "", text)
-    return text.strip() or message.strip()
-
-
-_PERMISSION = re.compile(r"permission denied for (?P<what>materialized view|table|view|sequence|"
-                         r"schema|function|procedure|relation|database|column|type) "
-                         r"(?P<name>\S+)")
-_PRIVILEGE_BY_OBJECT = {"schema": "USAGE", "sequence": "USAGE", "function": "EXECUTE",
-                        "procedure": "EXECUTE", "database": "CONNECT", "type": "USAGE"}
-_LOST = ("08", "57P01", "57P02", "57P03")
-_HINTS = {"42P01": ": check the schema and table names", "3F000": ": check the schema name",
-          "42703": ": check the column names", "42601": ": check the SQL",
-          "42883": ": check the function name and argument types"}
-
-
-def _statement_error(exc: psycopg.Error, session: _Session, params: PostgresParams, *,
-                     action: str, privilege: str) -> CheckError:
-    state = exc.sqlstate or ""
-    primary = _primary(exc)
-    detail = "\n".join(p for p in (exc.diag.message_detail, exc.diag.message_hint) if p)
-    where = f"PostgreSQL at {session.target.label}"
-    if session.conn.closed or state.startswith(_LOST):
-        return CheckError(f"lost the connection to {where}: {primary}", details=detail)
-    if state == "57014":
-        if "statement timeout" in primary:
-            return CheckError(f"query exceeded statement_timeout of "
-                              f"{_duration(params.statement_timeout)}")
-        return CheckError(f"{action} was cancelled on the server: {primary}")
-    if state == "55P03":
-        return CheckError(f"{action} waited too long for a lock: {primary}")
-    if state == "42501":
-        role = session.conn.info.user
-        if match := _PERMISSION.search(primary):
-            needed = _PRIVILEGE_BY_OBJECT.get(match["what"], privilege)
-            return CheckError(f"permission denied for {match['what']} {match['name']}: grant "
-                              f"{needed} on it to the {role} role", permanent=True)
-        return CheckError(f"{primary}: grant the privilege it needs to the {role} role",
-                          permanent=True, details=detail)
-    if state == "25006":
-        return CheckError(f"{action} tried to write in a read-only transaction ({primary}): set "
-                          "read_only: false to allow it (it is rolled back either way)",
-                          permanent=True)
-    if state.startswith(("42", "3F", "22", "23", "0A", "2B")) or (
-            not state and isinstance(exc, psycopg.ProgrammingError)):
-        # A mistake in the suite (unknown table or column, bad value, bad SQL): retrying the
-        # same statement cannot help.
-        hint = _HINTS.get(state, "")
-        return CheckError(f"{action} failed: {primary}{hint}", permanent=True, details=detail)
-    return CheckError(f"{action} failed: {primary}", details=detail)
-
-
-def _primary(exc: psycopg.Error) -> str:
-    primary = exc.diag.message_primary
-    if not primary:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        primary = lines[0] if lines else type(exc).__name__
-        primary = re.sub(r"^consuming input failed:\s*", "", primary)
-    return primary
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
 
 
 # ------------------------------------------------------------------------------ values
@@ -414,7 +162,7 @@ class ConnectCheck(CheckKind[PostgresParams]):
     Params = PostgresParams
 
     async def run(self, params: PostgresParams, ctx: CheckContext) -> Outcome:
-        async def look(session: _Session) -> Outcome:
+        async def look(session: Session) -> Outcome:
             cursor = await session.conn.execute(
                 "SELECT version(), current_setting('server_version'), current_database(), "
                 "current_user")
@@ -429,11 +177,11 @@ class ConnectCheck(CheckKind[PostgresParams]):
                           "database": database, "user": user, "host": session.target.host,
                           "port": session.target.port})
 
-        return await _with_session(params, ctx, look, action="connection check",
-                                   privilege="CONNECT")
+        return await with_session(params, ctx, look, action="connection check",
+                                  privilege="CONNECT")
 
     def describe(self, params: PostgresParams) -> str:
-        return f"connects to {_describe_target(params.dsn)} and reads its version"
+        return f"connects to {describe_target(params.dsn)} and reads its version"
 
 
 # Relations as information_schema.tables lists them (tables, views, foreign and partitioned
@@ -472,13 +220,6 @@ WHERE n.nspname = %(schema)s AND c.relname = ANY(%(tables)s)
 """
 
 
-async def _schema_exists(conn: psycopg.AsyncConnection[Any], schema: str) -> bool:
-    cursor = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s)", [schema])
-    row = await cursor.fetchone()
-    return bool(row and row[0])
-
-
 class TablesCheck(CheckKind[TablesParams]):
     """The expected tables exist in a schema (the report's "4/4 tables found")."""
 
@@ -487,7 +228,7 @@ class TablesCheck(CheckKind[TablesParams]):
     async def run(self, params: TablesParams, ctx: CheckContext) -> Outcome:
         schema, expected = params.schema_, list(dict.fromkeys(params.tables))
 
-        async def look(session: _Session) -> Outcome:
+        async def look(session: Session) -> Outcome:
             cursor = await session.conn.execute(_TABLES_SQL, {"schema": schema,
                                                                "names": expected})
             present = {row[0] for row in await cursor.fetchall()}
@@ -498,7 +239,7 @@ class TablesCheck(CheckKind[TablesParams]):
                 return Outcome.ok(f"{len(found)}/{len(expected)} tables found in {schema}",
                                   evidence=evidence)
             counted = f"found {len(found)} of {len(expected)}"
-            if not await _schema_exists(session.conn, schema):
+            if not await schema_exists(session.conn, schema):
                 evidence["schema_exists"] = False
                 counted += f"; schema {schema} does not exist"
             return Outcome.failed(
@@ -508,8 +249,8 @@ class TablesCheck(CheckKind[TablesParams]):
                                    *(f"missing: {t}" for t in missing)]),
                 evidence=evidence)
 
-        return await _with_session(params, ctx, look, action="table lookup",
-                                   privilege="SELECT")
+        return await with_session(params, ctx, look, action="table lookup",
+                                  privilege="SELECT")
 
     def describe(self, params: TablesParams) -> str:
         return f"tables {', '.join(params.tables)} exist in schema {params.schema_}"
@@ -524,7 +265,7 @@ class ColumnsCheck(CheckKind[ColumnsParams]):
         schema = params.schema_
         wanted = [(key, *key.split(".", 1), expected) for key, expected in params.columns.items()]
 
-        async def look(session: _Session) -> Outcome:
+        async def look(session: Session) -> Outcome:
             tables = sorted({table for _, table, _, _ in wanted})
             cursor = await session.conn.execute(_COLUMNS_SQL, {"schema": schema,
                                                                 "tables": tables})
@@ -556,8 +297,8 @@ class ColumnsCheck(CheckKind[ColumnsParams]):
             return Outcome.ok(f"{total}/{total} columns found in {schema} with the expected "
                               "types", evidence=evidence)
 
-        return await _with_session(params, ctx, look, action="column lookup",
-                                   privilege="SELECT")
+        return await with_session(params, ctx, look, action="column lookup",
+                                  privilege="SELECT")
 
     def describe(self, params: ColumnsParams) -> str:
         shown = ", ".join(f"{key} ({expected or 'any type'})"
@@ -595,7 +336,7 @@ class QueryCheck(CheckKind[QueryParams]):
         elif params.params is not None:
             args = [_adapted(v) for v in params.params]
 
-        async def look(session: _Session) -> Outcome:
+        async def look(session: Session) -> Outcome:
             conn = session.conn
             if params.read_only:
                 await conn.set_read_only(True)  # BEGIN READ ONLY: the server refuses writes
@@ -618,8 +359,8 @@ class QueryCheck(CheckKind[QueryParams]):
                                        measurements={"query_ms": round(query_ms, 1)},
                                        evidence=evidence)
 
-        return await _with_session(params, ctx, look, action="query",
-                                   privilege="SELECT" if params.read_only else "the privileges")
+        return await with_session(params, ctx, look, action="query",
+                                  privilege="SELECT" if params.read_only else "the privileges")
 
     def describe(self, params: QueryParams) -> str:
         text = " ".join(params.sql.split())
@@ -642,7 +383,7 @@ class ProbeCheck(CheckKind[ProbeParams]):
         statement = _insert_statement(params)
         values = [_adapted(v) for v in params.values.values()]
 
-        async def look(session: _Session) -> Outcome:
+        async def look(session: Session) -> Outcome:
             conn = session.conn
             try:
                 async with conn.transaction(force_rollback=True):
@@ -652,8 +393,8 @@ class ProbeCheck(CheckKind[ProbeParams]):
             except psycopg.errors.IntegrityError as exc:
                 # The target refused a row the suite expects it to accept: a failed check.
                 detail = exc.diag.message_detail or ""
-                return Outcome.failed(f"insert into {table} was rejected: {_primary(exc)}",
-                                      details=detail,
+                return Outcome.failed(f"insert into {table} was rejected: "
+                                      f"{primary_message(exc)}", details=detail,
                                       evidence={"table": table, "values": _jsonable(
                                           params.values), "rolled_back": True})
             row = _jsonable(inserted or {})
@@ -670,8 +411,8 @@ class ProbeCheck(CheckKind[ProbeParams]):
                 summary += f"; {_plural(len(params.assertions), 'assertion')} held"
             return Outcome.ok(summary, details=details, evidence=evidence)
 
-        return await _with_session(params, ctx, look, action=f"insert into {table}",
-                                   privilege="INSERT and SELECT")
+        return await with_session(params, ctx, look, action=f"insert into {table}",
+                                  privilege="INSERT and SELECT")
 
     def describe(self, params: ProbeParams) -> str:
         columns = ", ".join(params.values) or "defaults only"
