@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-degraded test services install bench lint clean
+.PHONY: demo demo-degraded test services browser install bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,17 @@ services:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 	@for i in $$(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 0.2; done; echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
+# Debian's Chromium when it is missing: the run pages' browser tests drive it with Playwright
+# at /usr/bin/chromium (Playwright's own browser download cannot work here). Needs root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium did not install (apt-get install chromium, as root)" >&2; exit 1; }
+
 # Two processes, one test file each at a time: most tests wait on servers, and a file's tests
 # share their fixtures' set-up. pytest exits 5 when it collects nothing, so a run that tests
 # nothing fails. `make test PYTEST_ARGS=...` runs them your way instead.
 PYTEST_ARGS ?= -n 2 --dist loadfile
-test: services $(STAMP)
+test: services browser $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

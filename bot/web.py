@@ -1,4 +1,4 @@
-"""The web process: the Slack app plus the deploy webhooks, on one server."""
+"""The web process: the Slack app, the deploy webhooks and the run pages, on one server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from uuid import UUID
 
 from starlette.applications import Starlette
 
+from bot.pages import page_routes
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.app import create_asgi_app
@@ -23,6 +24,7 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> S
                              deliver_now=False)
 
     app = create_asgi_app(settings, services=services,
-                          extra_routes=webhook_routes(on_superseded=on_superseded))
+                          extra_routes=[*webhook_routes(on_superseded=on_superseded),
+                                        *page_routes()])
     state["app"] = app
     return app
