@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 BENCHES = ["bench.engine", "bench.bot", "bench.deploys", "bench.stripe_subscription_flow",
-           "bench.stripe_webhook_delivery", "bench.suite_loading", "bench.startup"]
+           "bench.stripe_webhook_delivery", "bench.suite_loading", "bench.startup",
+           "bench.load_generator", "bench.http_checks"]
 
 
 def main() -> int:

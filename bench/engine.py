@@ -47,12 +47,14 @@ def http_suite(base_url: str, delays: list[int]) -> str:
                        "assert: ['status == healthy']}" for i, ms in enumerate(delays)])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen([sys.executable, "-m", "bench.delay_server", str(port)], cwd=ROOT)
+def start_server(port: int, module: str = "bench.delay_server",
+                 ready_path: str = "/delay/0") -> subprocess.Popen[bytes]:
+    """Serves `python -m MODULE PORT` in its own process; returns once `ready_path` answers."""
+    server = subprocess.Popen([sys.executable, "-m", module, str(port)], cwd=ROOT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/delay/0", timeout=1)
+            httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1)
             return server
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -23,6 +23,14 @@ from bench.engine import start_server, suite_text
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 9
+# Compiled modules are cached as an installed smokebot's are (pip compiles them), outside the
+# trees: with PYTHONDONTWRITEBYTECODE set, every start would compile our ~45 modules again.
+PYCACHE = Path.home() / ".cache" / "smokebot-bench" / "pycache"
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "NO_COLOR": "1", "PYTHONPYCACHEPREFIX": str(PYCACHE), **(extra or {})}
 
 
 def one_check_suite(base_url: str) -> str:
@@ -30,23 +38,30 @@ def one_check_suite(base_url: str) -> str:
                        "assert: ['status == healthy']}"])
 
 
-def timed(args: list[str], trees: list[Path]) -> list[tuple[float, float]]:
+def time_child(argv: list[str], cwd: Path,
+               env: dict[str, str] | None = None) -> tuple[float, float]:
+    """The wall and CPU time (user + system) of one child process, in s; SystemExit with its
+    stderr when it fails."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=child_env(env))
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed in {cwd}:\n{errors.decode()}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], trees: list[Path], runs: int = RUNS) -> list[tuple[float, float]]:
     """Per tree, the median wall and CPU time of `python -m bot ARGS` run from it, in s."""
     samples: list[list[tuple[float, float]]] = [[] for _ in trees]
-    for _ in range(RUNS):
+    for tree in trees:  # compiles what is not cached yet
+        time_child([sys.executable, "-m", "bot", *args], tree)
+    for _ in range(runs):
         for tree, times in zip(trees, samples):
-            start = time.perf_counter()
-            child = subprocess.Popen([sys.executable, "-m", "bot", *args], cwd=tree,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**os.environ, "NO_COLOR": "1"})
-            assert child.stderr is not None
-            errors = child.stderr.read()
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-            times.append((time.perf_counter() - start, usage.ru_utime + usage.ru_stime))
-            if child.returncode != 0:
-                raise SystemExit(f"smokebot {' '.join(args)} failed in {tree}:\n"
-                                 f"{errors.decode()}")
+            times.append(time_child([sys.executable, "-m", "bot", *args], tree))
     return [(statistics.median(w for w, _ in times), statistics.median(c for _, c in times))
             for times in samples]
 
@@ -54,7 +69,7 @@ def timed(args: list[str], trees: list[Path]) -> list[tuple[float, float]]:
 def heaviest_imports(args: list[str], tree: Path, count: int = 8) -> list[tuple[str, float]]:
     """Import time by top-level package, in ms, heaviest first."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bot", *args], cwd=tree,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=child_env())
     totals: Counter[str] = Counter()
     for line in done.stderr.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)", line)
