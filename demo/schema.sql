@@ -108,3 +108,60 @@ CREATE INDEX IF NOT EXISTS billing_events_customer_id_index
     ON demo_billing.billing_events (customer_id);
 CREATE INDEX IF NOT EXISTS customer_onboarding_events_customer_id_index
     ON demo_billing.customer_onboarding_events (customer_id);
+
+-- Ecto's migration bookkeeping (`mix ecto.migrate`): one row per applied version. The
+-- release's migration files are demo/migrations/; the suite's postgres.migrations check
+-- compares the two. Seeded here as a migrated staging database would hold it.
+CREATE TABLE IF NOT EXISTS demo_billing.schema_migrations (
+    version     bigint PRIMARY KEY,
+    inserted_at timestamp(0) without time zone
+);
+
+INSERT INTO demo_billing.schema_migrations (version, inserted_at) VALUES
+    (20250902090000, '2025-09-02 09:14:07'),  -- create_customers
+    (20250902090100, '2025-09-02 09:14:07'),  -- create_api_keys
+    (20251014100000, '2025-10-14 10:02:51'),  -- add_oban_jobs_table
+    (20251020120000, '2025-10-28 21:29:40'),  -- create_credit_transactions
+    (20251020120100, '2025-10-28 21:29:40'),  -- create_subscriptions
+    (20251020120200, '2025-10-28 21:29:41'),  -- create_billing_events
+    (20251021093000, '2025-10-28 21:29:41'),  -- create_customer_onboarding_events
+    (20251022150000, '2025-10-28 21:29:41'),  -- add_key_hash_to_api_keys
+    (20251023110000, '2025-10-28 21:29:42'),  -- add_billing_fields_to_customers
+    (20251027093000, '2025-10-28 21:29:42')   -- create_stripe_events
+ON CONFLICT (version) DO NOTHING;
+
+-- Oban's job table (Oban 2.x, in the app's own schema as Oban's `prefix` puts it). The demo
+-- fills it afresh on every start (demo/oban.py): its timestamps are relative to now.
+DO $$ BEGIN
+    CREATE TYPE demo_billing.oban_job_state AS ENUM
+        ('available', 'scheduled', 'executing', 'retryable', 'completed', 'discarded',
+         'cancelled');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+CREATE TABLE IF NOT EXISTS demo_billing.oban_jobs (
+    id           bigserial PRIMARY KEY,
+    state        demo_billing.oban_job_state NOT NULL DEFAULT 'available',
+    queue        text NOT NULL DEFAULT 'default',
+    worker       text NOT NULL,
+    args         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    errors       jsonb[] NOT NULL DEFAULT ARRAY[]::jsonb[],
+    attempt      integer NOT NULL DEFAULT 0,
+    max_attempts integer NOT NULL DEFAULT 20,
+    priority     integer NOT NULL DEFAULT 0,
+    tags         text[] NOT NULL DEFAULT ARRAY[]::text[],
+    meta         jsonb NOT NULL DEFAULT '{}'::jsonb,
+    attempted_by text[],
+    -- Oban keeps UTC in columns without a time zone (utc_datetime_usec).
+    inserted_at  timestamp without time zone NOT NULL DEFAULT timezone('UTC', now()),
+    scheduled_at timestamp without time zone NOT NULL DEFAULT timezone('UTC', now()),
+    attempted_at timestamp without time zone,
+    completed_at timestamp without time zone,
+    discarded_at timestamp without time zone,
+    cancelled_at timestamp without time zone,
+    CONSTRAINT attempt_range CHECK (attempt >= 0 AND attempt <= max_attempts),
+    CONSTRAINT positive_max_attempts CHECK (max_attempts > 0)
+);
+
+CREATE INDEX IF NOT EXISTS oban_jobs_state_queue_priority_scheduled_at_id_index
+    ON demo_billing.oban_jobs (state, queue, priority, scheduled_at, id);

@@ -8,6 +8,9 @@
     DELETE /api/v1/customers/{id}       Bearer API key of that customer -> 204
     POST   /webhooks/stripe             a Stripe-signed event, recorded in PostgreSQL (see
                                         demo/webhooks.py); only with `stripe_webhooks`
+    GET    /api/v1/ping                 X-Api-Key: the test key -> 200, rate-limited to 20
+                                        requests per 2 s (see demo/rate_limit.py); only with
+                                        `ping_key_hash`
 
 Customers live in memory, one store per app (`app.state.customers`). Like the real
 platform, the store keeps only the SHA-256 hash of each API key, never the key itself.
@@ -27,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from demo.rate_limit import RATE_LIMIT, FixedWindow, ping_route
 from demo.webhooks import FAILING_EVENT, StripeWebhooks, webhook_route
 
 __all__ = ["AI_PROVIDERS", "COMMIT", "DEGRADABLE", "HEALTH_COMPONENTS", "VERSION",
@@ -37,7 +41,7 @@ COMMIT = "26603507"
 AI_PROVIDERS = ("anthropic", "openai", "openrouter")
 HEALTH_COMPONENTS = (*AI_PROVIDERS, "database")  # what GET /api/health reports on
 STRIPE_WEBHOOKS = "stripe-webhooks"  # degraded: the handler of FAILING_EVENT crashes (500)
-DEGRADABLE = (*HEALTH_COMPONENTS, STRIPE_WEBHOOKS)
+DEGRADABLE = (*HEALTH_COMPONENTS, STRIPE_WEBHOOKS, RATE_LIMIT)
 NODE = "rsolv@10.42.5.243"
 PEER_NODE = "rsolv@10.42.8.103"
 API_KEY_PREFIX = "rsk_test_"
@@ -159,11 +163,13 @@ async def _onboard_fields(request: Request) -> tuple[str, str] | JSONResponse:
 
 
 def create_app(degraded: frozenset[str] = frozenset(), *,
-               stripe_webhooks: StripeWebhooks | None = None) -> Starlette:
+               stripe_webhooks: StripeWebhooks | None = None,
+               ping_key_hash: str | None = None) -> Starlette:
     """The demo target; components named in `degraded` (AI providers, or "database") report
     "degraded", and then so does the overall status (still with HTTP 200, like the real one).
     With `stripe_webhooks` it has a Stripe webhook endpoint; degrading "stripe-webhooks" makes
-    its handler of invoice.payment_failed crash."""
+    its handler of invoice.payment_failed crash. With `ping_key_hash` (the SHA-256 of the test
+    API key) it has the rate-limited ping; degrading "rate-limit" stops the limit refusing."""
     unknown = sorted(set(degraded) - set(DEGRADABLE))
     if unknown:
         raise ValueError(f"cannot degrade {', '.join(unknown)}: expected any of "
@@ -172,6 +178,9 @@ def create_app(degraded: frozenset[str] = frozenset(), *,
     if STRIPE_WEBHOOKS in degraded and stripe_webhooks is None:
         raise ValueError(f"cannot degrade {STRIPE_WEBHOOKS}: the app has no Stripe webhook "
                          "endpoint; pass stripe_webhooks")
+    if RATE_LIMIT in degraded and ping_key_hash is None:
+        raise ValueError(f"cannot degrade {RATE_LIMIT}: the app has no rate-limited endpoint; "
+                         "pass ping_key_hash")
     store = CustomerStore()
 
     async def health(request: Request) -> Response:
@@ -235,6 +244,9 @@ def create_app(degraded: frozenset[str] = frozenset(), *,
     if stripe_webhooks is not None:
         failing = frozenset({FAILING_EVENT}) if STRIPE_WEBHOOKS in degraded else frozenset()
         routes.append(webhook_route(stripe_webhooks, failing))
+    if ping_key_hash is not None:
+        routes.append(ping_route(ping_key_hash,
+                                 FixedWindow(enforce=RATE_LIMIT not in degraded)))
     app = Starlette(routes=routes)
     app.state.customers = store
     return app

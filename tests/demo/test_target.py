@@ -71,7 +71,7 @@ def test_create_app_rejects_an_unknown_component_to_degrade() -> None:
         create_app(degraded=frozenset({"opnai"}))
 
     assert str(raised.value) == ("cannot degrade opnai: expected any of anthropic, openai, "
-                                 "openrouter, database, stripe-webhooks")
+                                 "openrouter, database, stripe-webhooks, rate-limit")
 
 
 def test_version_reports_version_and_commit(target: Target) -> None:

@@ -723,6 +723,8 @@ async def test_demo_suite_database_checks_pass_against_demo_schema(
     # The environment's other secrets: a plan needs them all, and the db checks use neither.
     monkeypatch.setenv("DEMO_STRIPE_KEY", "sk_" + "test_unusedByTheDbChecks0123")
     monkeypatch.setenv("DEMO_STRIPE_WEBHOOK_SECRET", "whsec_" + "unusedByTheDbChecks0123")
+    monkeypatch.setenv("DEMO_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("DEMO_API_KEY", "rsk_" + "test_unusedByTheDbChecks0123")
     plan = build_plan(load_suite(ROOT / "demo" / "smoketest.yaml"), "staging", only=["db"])
     assert {c.spec.type for c in plan.checks} >= {"postgres.connect", "postgres.tables",
                                                   "postgres.columns", "postgres.probe"}
