@@ -29,8 +29,13 @@ def test_smokebot_run_needs_nothing_writable_but_tmp() -> None:
         pytest.skip("unshare is not installed")
     smokebot = Path(sys.executable).parent / "smokebot"
     prefix = Path(sys.base_prefix).resolve()
+    tree = shlex.quote(str(ROOT))
     script = " && ".join([
-        read_only(ROOT), read_only(prefix), "mount -t tmpfs tmpfs /tmp",
+        # The fresh /tmp would hide a checkout that lives under /tmp (CI's may): the tree is
+        # kept reachable through a bind mount made first, and put back over the tmpfs.
+        "mount -t tmpfs tmpfs /mnt", "mkdir /mnt/tree", f"mount --bind {tree} /mnt/tree",
+        "mount -t tmpfs tmpfs /tmp", f"mkdir -p {tree}", f"mount --bind /mnt/tree {tree}",
+        read_only(ROOT), read_only(prefix),
         # Proof that the tree is read-only in here, then the hook's command line.
         f"! touch {shlex.quote(str(ROOT / '.rofs-probe'))} 2>/dev/null",
         f"{{ {shlex.quote(str(smokebot))} run staging --only health "
