@@ -82,15 +82,19 @@ def test_a_broken_manifest_is_refused_by_the_schemas(tmp_path: Path) -> None:
 
     problems = schema_problems(render(broken / "overlays" / "staging"))
 
+    # Each names the file to fix: the object's own, and the overlay whose patch broke it.
+    patched = "(patched in manifests/overlays/staging/kustomization.yaml)"
     assert sorted(problems) == [
-        "Deployment/smokebot-web: spec.replicas: 'two' is not of type 'integer', 'null'",
-        "Service/smokebot: spec.ports.0: 'port' is a required property"]
+        f"manifests/base/service.yaml {patched}: Service/smokebot: spec.ports.0: 'port' is a "
+        "required property",
+        f"manifests/base/web.yaml {patched}: Deployment/smokebot-web: spec.replicas: 'two' is "
+        "not of type 'integer', 'null'"]
     # Strict schemas: a misspelt field is refused, not dropped (the first problem of each
     # object is reported; with a right `replicas`, the typo is that one).
     fixed = [o for o in render(broken / "overlays" / "staging") if o["kind"] == "Deployment"]
     fixed[0]["spec"]["replicas"] = 1
     assert schema_problems(fixed[:1]) == [
-        "Deployment/smokebot-web: spec.template.spec.containers.0.securityContext: Additional "
+        f"manifests/base/web.yaml {patched}: Deployment/smokebot-web: spec.template.spec.containers.0.securityContext: Additional "
         "properties are not allowed ('readOnlyRootFileSystem' was unexpected)"]
 
 
@@ -325,3 +329,17 @@ def test_the_image_runs_as_the_manifests_user_and_writes_no_bytecode(
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"  # a read-only root: no __pycache__ to write
     assert env["SMOKEBOT_CONFIG"] == f"{SUITE_MOUNT}/smoketest.yaml"
     assert 'ENTRYPOINT ["smokebot"]' in dockerfile
+
+
+def test_a_misspelt_field_in_a_base_file_names_that_file_and_the_field(tmp_path: Path) -> None:
+    broken = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, broken)
+    service = broken / "base" / "service.yaml"
+    service.write_text(service.read_text().replace("selector:", "selectr:", 1))
+
+    problems = schema_problems(render(broken / "overlays" / "staging"))
+
+    [problem] = problems
+    assert problem.startswith("manifests/base/service.yaml")
+    assert problem.endswith("Service/smokebot: spec: Additional properties are not allowed "
+                            "('selectr' was unexpected)")
