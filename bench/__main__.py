@@ -7,7 +7,7 @@ import sys
 
 BENCHES = ["bench.engine", "bench.bot", "bench.deploys", "bench.stripe_subscription_flow",
            "bench.stripe_webhook_delivery", "bench.suite_loading", "bench.startup",
-           "bench.load_generator", "bench.http_checks"]
+           "bench.load_generator", "bench.http_checks", "bench.pages_and_metrics"]
 
 
 def main() -> int:
