@@ -57,6 +57,7 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
     except SmokebotError as exc:
         text = services.redactor.redact(exc.render())
         ended = await store.mark_error(run.id, f"the suite could not be planned: {text}")
+        services.metrics.record_run_ended(ended)
         # Nothing was posted yet: without this, a deploy's run would end unseen in Slack.
         await announce_ended(services, run.id)
         return ended
@@ -74,7 +75,9 @@ async def execute_run(run_id: str, services: Services, *, worker_id: str = "work
         return ending_messages(ended, context) if context is not None else []
 
     # None when the run was ended meanwhile (superseded, cancelled): its messages say so.
-    return await store.finish_run(run.id, result, messages=messages)
+    ended = await store.finish_run(run.id, result, messages=messages)
+    services.metrics.record_run_finished(run, result, ended)
+    return ended
 
 
 def _with_traffic_gate(services: Services, run: Run, plan: RunPlan) -> RunPlan:

@@ -50,7 +50,7 @@ from bot import deadline
 from bot.backoff import Backoff, sleep_unless
 from bot.errors import QueueUnavailable
 
-__all__ = ["DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
+__all__ = ["DEFAULT_JOB_TIMEOUT_S", "QueueDepth", "QueuedRun", "RunQueue"]
 
 log = logging.getLogger("smokebot.queue")
 
@@ -73,6 +73,17 @@ class QueuedRun:
     run_id: str
     environment: str
     timeout_s: float
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """How many runs wait for a worker, and since when the longest waiting one has (epoch
+    seconds; None when none waits). A scheduled run (a deploy's coalescing window) waits by
+    design: it is counted apart, and its wait starts when its time comes."""
+
+    waiting: int
+    scheduled: int
+    oldest_waiting_since: float | None
 
 
 JobHandler = Callable[[QueuedRun], Awaitable[None]]
@@ -150,6 +161,24 @@ class RunQueue:
             job_ids = [*await self._redis.lrange(self._saq.namespace("queued"), 0, -1),
                        *await self._scheduled_job_ids()]
         return [self._saq.job_key_from_id(job_id.decode()) for job_id in job_ids]
+
+    async def depth(self) -> QueueDepth:
+        """Four bounded reads whatever the queue holds (LLEN, ZCOUNT, LINDEX and one job), for
+        the metrics: never a scan of the queue."""
+        async with self._reaching_redis():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.llen(self._saq.namespace("queued"))
+                pipe.zcount(self._saq.namespace("incomplete"), 1, "+inf")
+                pipe.lindex(self._saq.namespace("queued"), 0)  # saq takes jobs from the left
+                waiting, scheduled, first = await pipe.execute()
+            job = await self._saq.job(self._saq.job_key_from_id(first.decode())) if first else None
+        since = None
+        if waiting:
+            # A job moved to the queue when its scheduled time came waits from then on; a job
+            # gone between the reads (just taken) has waited no time worth reporting.
+            since = max(job.queued / 1000, float(job.scheduled)) if job else time.time()
+        return QueueDepth(waiting=int(waiting), scheduled=int(scheduled),
+                          oldest_waiting_since=since)
 
     async def _scheduled_job_ids(self) -> list[bytes]:
         # saq's "incomplete" set scores a job by its time until it is moved to the queue (0 then).

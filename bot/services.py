@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import deadline
 from bot.backoff import Backoff
 from bot.errors import StoreError
+from bot.metrics import Metrics
 from bot.queue import RunQueue
 from bot.settings import Settings
 from bot.slack.client import create_slack_client
@@ -39,6 +40,7 @@ class Services:
     redactor: Redactor = field(default_factory=Redactor)
     group_members: GroupMembersCache = field(default_factory=GroupMembersCache)
     workspace: WorkspaceUrl = field(default_factory=WorkspaceUrl)
+    metrics: Metrics = field(default_factory=Metrics)  # this process's (bot/metrics/)
     # Delivers runs' messages; retries nothing by itself (bot/slack/client.py says why).
     sender: AsyncWebClient = None  # type: ignore[assignment]
     _migrating: asyncio.Task[None] | None = None
@@ -47,19 +49,22 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.sender is None:
-            self.sender = create_slack_client(self.settings, retries=0)
+            self.sender = create_slack_client(self.settings, retries=0, metrics=self.metrics)
 
     @classmethod
-    async def start(cls, settings: Settings, *, migrate: bool = True) -> Services:
+    async def start(cls, settings: Settings, *, migrate: bool = True,
+                    metrics: Metrics | None = None) -> Services:
         """Opens the store's pool and the queue without waiting for either: the process
         starts even while PostgreSQL or Redis is down, and recovers when they return."""
         store = await Store.open(settings.database_url, settings.db_schema)
         store.keep_rejected_deliveries(settings.max_rejected_deliveries)
         queue = RunQueue.from_url(settings.redis_url, prefix=settings.key_prefix)
         redactor = Redactor(settings.secrets())
+        metrics = metrics or Metrics()
         services = cls(settings=settings, store=store, queue=queue,
-                       slack=create_slack_client(settings),
-                       suites=SuiteSource(settings.config_path), redactor=redactor)
+                       slack=create_slack_client(settings, metrics=metrics),
+                       suites=SuiteSource(settings.config_path), redactor=redactor,
+                       metrics=metrics)
         if migrate:
             try:
                 await store.migrate()

@@ -1,4 +1,5 @@
-"""The web process: the Slack app, the deploy webhooks and the run pages, on one server."""
+"""The web process: the Slack app, the deploy webhooks, the run pages and /metrics, on one
+server."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from uuid import UUID
 
 from starlette.applications import Starlette
 
+from bot.metrics import metrics_routes
 from bot.pages import page_routes
 from bot.services import Services
 from bot.settings import Settings
@@ -25,6 +27,6 @@ def create_web_app(settings: Settings, *, services: Services | None = None) -> S
 
     app = create_asgi_app(settings, services=services,
                           extra_routes=[*webhook_routes(on_superseded=on_superseded),
-                                        *page_routes()])
+                                        *page_routes(), *metrics_routes()])
     state["app"] = app
     return app

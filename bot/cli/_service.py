@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -21,7 +22,7 @@ from bot.cli._bridge import output_redactor
 from bot.cli._engine import config_option
 from bot.cli._store import query_store
 from bot.errors import CannotListen
-from bot.settings import Settings
+from bot.settings import WORKER_METRICS_PORT, Settings
 from bot.suites import load_suite
 from checks.redact import RedactingFilter
 
@@ -86,6 +87,9 @@ def serve(config: str | None, host: str, port: int, socket_mode: bool) -> None:
     log.info("listening on http://%s (Slack: /slack/events)", _shown(*listener.getsockname()))
     server = uvicorn.Server(uvicorn.Config(create_web_app(settings), log_level="info",
                                            access_log=False))
+    # The app and its imports live as long as the process: frozen, a full collection does
+    # not walk them (35-65 ms pauses that doubled a 500-check run page's p95).
+    gc.freeze()
     server.run(sockets=[listener])
     if not server.started:
         raise SystemExit(UVICORN_STARTUP_FAILURE)
@@ -136,9 +140,15 @@ async def _socket_mode(settings: Settings) -> None:
 @config_option
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(min=1),
               help="Runs executed at once by this worker.")
-def worker(config: str | None, concurrency: int) -> None:
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+              help="Port of this worker's Prometheus /metrics, on SMOKEBOT_WORKER_METRICS_HOST "
+              "(0: none). Default: SMOKEBOT_WORKER_METRICS_PORT, else "
+              f"{WORKER_METRICS_PORT}.")
+def worker(config: str | None, concurrency: int, metrics_port: int | None) -> None:
     """Execute queued runs (and reap runs whose worker died)."""
     settings = _process_settings(config)
+    if metrics_port is not None:
+        settings = dataclasses.replace(settings, worker_metrics_port=metrics_port)
     _require_suite(settings)
     _logging(settings)
     from bot.worker_main import run_worker_process

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from bot import deadline
 from bot.errors import QueueUnavailable, RequestRefused, StoreUnavailable
 from bot.guard import RefusalLog, declared_size
+from bot.metrics import query_gauges_refreshed
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack.guard import read_slack_request
@@ -127,10 +128,13 @@ def create_asgi_app(settings: Settings, *, services: Services | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         own = services is None
-        state["services"] = services or await Services.start(settings)
-        state["bolt"] = create_bolt_app(state["services"])
+        state["services"] = svc = services or await Services.start(settings)
+        state["bolt"] = create_bolt_app(svc)
         try:
-            yield
+            # What /metrics shows of the queue and the outbox, read in the background.
+            async with query_gauges_refreshed(svc.metrics.query_gauges, svc.queue, svc.store,
+                                              interval_s=svc.settings.metrics_refresh_s):
+                yield
         finally:
             if own:
                 await state["services"].close()

@@ -171,6 +171,8 @@ class _Delivery:
                     return _Sent.STOPPED
                 ts = await self._attempt(summary)
             except SlackUnavailable as exc:
+                self.services.metrics.delivery_retry(entry.kind,
+                                                     rate_limited=exc.retry_after_s is not None)
                 wait = exc.retry_after_s if exc.retry_after_s is not None else \
                     RETRY_BACKOFF.delay(attempt)
                 if attempt + 1 < TRIES_PER_PASS and wait <= LONGEST_INLINE_WAIT_S:

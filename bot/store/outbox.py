@@ -161,10 +161,13 @@ class OutboxTable(StoreBase):
                 (as_uuid(run_id),))
             return [_outbox_entry(row) for row in await cursor.fetchall()]
 
-    async def outbox_pending_count(self) -> int:
+    async def outbox_pending_count(self, at_most: int | None = None) -> int:
+        """Messages not yet delivered nor given up; with `at_most`, counted no further (the
+        metrics' gauge: a bounded read of the pending index however far Slack fell behind)."""
         async with self._connection() as conn:
-            cursor = await conn.execute(
-                f"SELECT count(*) AS n FROM outbox_messages WHERE {_PENDING}")
+            cursor = await conn.execute(  # LIMIT NULL: no limit
+                f"SELECT count(*) AS n FROM (SELECT 1 FROM outbox_messages WHERE {_PENDING}"
+                " LIMIT %s) pending", (None if at_most is None else positive(at_most),))
             row = await cursor.fetchone()
         return int(row["n"]) if row else 0
 

@@ -38,7 +38,7 @@ async def pttl(queue: RunQueue, key: str) -> int:
 
 
 def test_public_surface_is_the_documented_list() -> None:
-    assert bot.queue.__all__ == ["DEFAULT_JOB_TIMEOUT_S", "QueuedRun", "RunQueue"]
+    assert bot.queue.__all__ == ["DEFAULT_JOB_TIMEOUT_S", "QueueDepth", "QueuedRun", "RunQueue"]
 
 
 # --- the queue --------------------------------------------------------------------------------
