@@ -14,6 +14,10 @@ superseded run is never executed: the worker's `mark_running` refuses a run that
 The new run is queued at once as a job scheduled for the end of the window, so a burst of
 deploys starts one run, and a restart of the web process loses none (the job waits in Redis).
 While it waits, and while it runs, it is the environment's active run: `/smoketest ENV` joins it.
+
+The run owes its verdict to the deploy's source when the source can be told (a GitHub deployment
+with SMOKEBOT_GITHUB_TOKEN set, a generic webhook's callback_url): the report is recorded with
+the run (`RunRequest.report_to`) and sent once the run ends (bot/report_back/).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Any
 from uuid import UUID
 
 from bot.errors import DuplicateRun, QueueUnavailable, StoreError
+from bot.records import ReportTarget
+from bot.report_back.reporters import owed_report
 from bot.services import Services
 from bot.store import Run, RunRequest, TriggerKind
 from bot.webhooks.notice import DeployNotice
@@ -73,13 +79,15 @@ def coalesce_window(suite: Suite, environment: str) -> float:
     return mapping.coalesce_window if mapping is not None else 0.0
 
 
-def deploy_run_request(suite: Suite, environment: str, notice: DeployNotice) -> RunRequest:
-    """The run a deploy asks for: the whole suite, posted to the environment's channel."""
+def deploy_run_request(suite: Suite, environment: str, notice: DeployNotice, *,
+                       report_to: ReportTarget | None = None) -> RunRequest:
+    """The run a deploy asks for: the whole suite, posted to the environment's channel, its
+    verdict reported to `report_to` (`owed_report`: the notice's target, if it can be told)."""
     return RunRequest(
         environment=environment, trigger_kind=TriggerKind.WEBHOOK,
         trigger_detail=notice.description, requested_by=notice.deployer,
         channel=suite.environments[environment].slack.channel, deploy=notice.facts(),
-        suite=suite.suite, idempotency_key=notice.idempotency_key)
+        suite=suite.suite, idempotency_key=notice.idempotency_key, report_to=report_to)
 
 
 # --- triggering and coalescing -------------------------------------------------------------------
@@ -94,8 +102,8 @@ async def trigger_deploy_run(services: Services, notice: DeployNotice, environme
         raise UsageError(f"unknown environment '{environment}'; expected one of: "
                          f"{', '.join(suite.environments)}")
     try:
-        started = await services.store.start_superseding(
-            deploy_run_request(suite, environment, notice))
+        started = await services.store.start_superseding(deploy_run_request(
+            suite, environment, notice, report_to=owed_report(services.settings, notice)))
     except DuplicateRun as exc:
         return exc.existing
     await start_deploy_run(services, started.run, window_s=coalesce_window(suite, environment),

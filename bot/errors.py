@@ -10,6 +10,9 @@
     │                               timeouts, refused): transient, the outbox tries again
     ├── SlackRefused                Slack answered ok=false (`problem`, e.g. not_in_channel);
     │                               `permanent`: retrying the same call cannot help
+    ├── ReportFailed                a deploy's source did not take a run's verdict (GitHub's
+    │                               API, a callback URL): `permanent` (401, 404, 422: give
+    │                               up) or not (5xx, 429, timeouts: the deliverer retries)
     ├── GroupLookupFailed           Slack would not list a user group's members: the request
     │                               is refused with `reason`, never crashed
     ├── AckInputError               an Acknowledge modal input is wrong; `errors` maps each
@@ -46,8 +49,9 @@ if TYPE_CHECKING:
     from bot.records import Run
 
 __all__ = ["AckInputError", "CannotListen", "DuplicateRun", "GroupLookupFailed", "MigrationError",
-           "QueueUnavailable", "RequestRefused", "RunNotFound", "SettingError", "SlackRefused",
-           "SlackUnavailable", "StoreError", "StoreUnavailable", "WebhookRejected"]
+           "QueueUnavailable", "ReportFailed", "RequestRefused", "RunNotFound", "SettingError",
+           "SlackRefused", "SlackUnavailable", "StoreError", "StoreUnavailable",
+           "WebhookRejected"]
 
 
 class SettingError(ConfigError):
@@ -93,6 +97,23 @@ class SlackRefused(SmokebotError):
     @property
     def channel_problem(self) -> bool:
         return self.problem in self.CHANNEL_PROBLEMS
+
+
+class ReportFailed(SmokebotError):
+    """A run's verdict was not taken by its deploy's source (bot/report_back/). `permanent`:
+    sending the same report again cannot help. `maybe_sent` is False only when the answer
+    proves the report was not taken (a rate limit, a connection never made): after a 5xx or
+    a timeout it may have been. `retry_after_s` is the source's own wait (Retry-After, a rate
+    limit's reset). `status` is the HTTP answer's, if there was one. The message never holds
+    a token."""
+
+    def __init__(self, message: str, *, permanent: bool = False, maybe_sent: bool = True,
+                 retry_after_s: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.maybe_sent = maybe_sent
+        self.retry_after_s = retry_after_s
+        self.status = status
 
 
 class GroupLookupFailed(SmokebotError):

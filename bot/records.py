@@ -1,6 +1,6 @@
 """The records that cross `bot/`'s modules: runs and what is known of them, Slack messages,
-acknowledgements, audit entries, outbox messages, webhook deliveries and the start requests a
-confirmation carries, with their str enums.
+acknowledgements, audit entries, outbox messages, webhook deliveries, the verdicts a deploy's run
+reports back to its source, and the start requests a confirmation carries, with their str enums.
 
 Frozen dataclasses; this module imports nothing of `bot/`, so every module may import it
 (rq keeps `JobStatus` with the job: a status is spelled once, here, and never as a string
@@ -23,8 +23,9 @@ from checks.errors import UsageError
 from checks.results import CheckResult, Status, Verdict
 
 __all__ = ["Acknowledgement", "AuditAction", "AuditEntry", "DeployFacts", "FlakyHistory",
-           "OutboxEntry", "OutboxMessage", "PastResult", "PreviousFailure", "Run", "RunCounts",
-           "RunRequest", "RunStart", "RunStatus", "RunTicket", "SlackMessage",
+           "OutboxEntry", "OutboxMessage", "PastResult", "PreviousFailure", "ReportBack",
+           "ReportState", "ReportTarget", "Run", "RunCounts", "RunRequest", "RunStart",
+           "RunStatus", "RunTicket", "SlackMessage",
            "SlackMessageKind", "StartRequest", "TriggerKind", "WebhookDelivery", "WebhookOutcome",
            "as_uuid"]
 
@@ -88,7 +89,63 @@ class WebhookOutcome(str, enum.Enum):
     REJECTED = "rejected"  # bad signature, stale, malformed or too large
 
 
+class ReportState(str, enum.Enum):
+    """Where a deploy's report back to its source stands (bot/report_back/)."""
+
+    PENDING = "pending"  # owed: sent once the run has ended, retried until it is taken
+    DELIVERED = "delivered"  # the source took it (or an earlier attempt was found there)
+    FAILED = "failed"  # refused for good, or out of tries: `last_error` says why
+    SKIPPED = "skipped"  # nothing to tell this source (a superseded run, to GitHub)
+
+    @property
+    def is_final(self) -> bool:
+        return self is not ReportState.PENDING
+
+
 # --- records ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportTarget:
+    """Where a deploy's run reports its verdict, as the deploy told us; never a credential
+    (the token or secret that authenticates the report is read from the settings when it is
+    sent). `kind` names a reporter in bot/report_back/ ("github-deployment", "callback")."""
+
+    kind: str
+    source: str  # the deploy source that asked (bot/webhooks/sources.py): its secret signs
+    repository: str | None = None  # GitHub's "owner/name"
+    deployment_id: str | None = None  # GitHub's deployment id, digits
+    callback_url: str | None = None  # the generic webhook's `callback_url`
+
+    def as_json(self) -> dict[str, str]:
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if v is not None and k not in ("kind", "source")}
+
+    @classmethod
+    def from_json(cls, kind: str, source: str, value: Mapping[str, Any]) -> ReportTarget:
+        return cls(kind=kind, source=source, repository=value.get("repository"),
+                   deployment_id=value.get("deployment_id"),
+                   callback_url=value.get("callback_url"))
+
+
+@dataclass(frozen=True)
+class ReportBack:
+    """One run's report to its deploy's source, as stored: owed from the moment the run is
+    recorded, due once it has ended."""
+
+    id: int
+    run_id: UUID
+    target: ReportTarget
+    state: ReportState
+    attempts: int
+    in_doubt: bool  # an earlier attempt may have been taken: look before sending again
+    created_at: datetime
+    next_attempt_at: datetime
+    finished_at: datetime | None  # delivered, failed or skipped
+    reported: str | None  # what was said: GitHub's state ("success"), the run's status
+    remote_id: str | None  # what the source answered: the deployment status's id
+    last_status: int | None  # the HTTP status of the last answer, if there was one
+    last_error: str | None  # never a token: errors are redacted before they are stored
+
 
 @dataclass(frozen=True)
 class DeployFacts:
@@ -145,6 +202,7 @@ class RunRequest:
     idempotency_key: str | None = None  # a second request with the same key is a DuplicateRun
     # The production confirmation button started it (a traffic probe in production needs it).
     confirmed: bool = False
+    report_to: ReportTarget | None = None  # a deploy's source, told the verdict at the end
 
     def __post_init__(self) -> None:
         if not self.environment:

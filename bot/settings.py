@@ -13,9 +13,11 @@ from bot.errors import SettingError
 from bot.webhooks.sources import deploy_sources
 from checks.secrets import Secret
 
-__all__ = ["Settings", "debug_from_env", "traffic_lock_from_env"]
+__all__ = ["WORKER_METRICS_PORT", "Settings", "debug_from_env", "traffic_lock_from_env"]
 
 SLACK_API_URL = "https://slack.com/api/"
+WORKER_METRICS_PORT = 9464  # the worker's /metrics unless told (the OpenTelemetry exporter's)
+GITHUB_API_URL = "https://api.github.com"
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,17 @@ class Settings:
     public_url: str | None = None
     link_expiry_days: int = 30
     page_refresh_s: float = 5.0
+    # Prometheus metrics (bot/metrics/, docs/metrics.md): each worker serves /metrics on a
+    # port of its own (0: none; None: WORKER_METRICS_PORT, or none if another process of the
+    # machine has it); the gauges that need a query are read this often.
+    worker_metrics_host: str = "0.0.0.0"
+    worker_metrics_port: int | None = None
+    metrics_refresh_s: float = 15.0
+    # Reporting a deploy's verdict back to GitHub as a deployment status (bot/report_back/):
+    # without a token, GitHub deploys are not reported back. The API URL is GitHub Enterprise
+    # Server's (https://HOST/api/v3), or a test's fake.
+    github_token: Secret | None = None
+    github_api_url: str = GITHUB_API_URL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -90,12 +103,19 @@ class Settings:
                         if (env.get("SMOKEBOT_PUBLIC_URL") or "").strip() else None),
             link_expiry_days=_count(env, "SMOKEBOT_LINK_EXPIRY_DAYS", cls.link_expiry_days),
             page_refresh_s=number("SMOKEBOT_PAGE_REFRESH", cls.page_refresh_s),
+            worker_metrics_host=(env.get("SMOKEBOT_WORKER_METRICS_HOST") or "").strip()
+            or cls.worker_metrics_host,
+            worker_metrics_port=_port(env, "SMOKEBOT_WORKER_METRICS_PORT"),
+            metrics_refresh_s=number("SMOKEBOT_METRICS_REFRESH", cls.metrics_refresh_s),
+            github_token=secret("SMOKEBOT_GITHUB_TOKEN"),
+            github_api_url=_url(env, "SMOKEBOT_GITHUB_API_URL", GITHUB_API_URL, _HTTP,
+                                may_hold_password=False).rstrip("/"),
         )
 
     def secrets(self) -> list[Secret]:
         """Every secret the bot holds, for the process-wide redactor."""
         found = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                 *self.webhook_secrets.values()]
+                 self.github_token, *self.webhook_secrets.values()]
         return [s for s in found if s is not None]
 
 
@@ -148,6 +168,17 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     word = raw.strip().replace("_", "")
     if not (word.isdigit() and word.isascii()) or int(word) < 1:
         raise SettingError(f"{name}={raw!r}: expected a whole number > 0 (default {default})")
+    return int(word)
+
+
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    word = raw.strip()
+    if not (word.isdigit() and word.isascii()) or int(word) > 65535:
+        raise SettingError(f"{name}={raw!r}: expected a port number from 1 to 65535, or 0 for "
+                           f"none (default {WORKER_METRICS_PORT})")
     return int(word)
 
 

@@ -1,5 +1,6 @@
 """What the history store holds: `history` (the last runs, or one check's latest results and
-how often it was flaky) and `deliveries` (the last deploy webhooks and what each started)."""
+how often it was flaky) and `deliveries` (the last deploy webhooks and what each started, then
+the verdicts reported back to their sources, and how that went)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import click
 
 from bot.cli._engine import config_option
 from bot.cli._store import query_store
-from bot.records import FlakyHistory, PastResult, Run, SlackMessage, WebhookOutcome
+from bot.records import (
+    FlakyHistory,
+    PastResult,
+    ReportBack,
+    ReportState,
+    Run,
+    SlackMessage,
+    WebhookDelivery,
+    WebhookOutcome,
+)
 from bot.settings import Settings
 from bot.suites import load_suite
 from bot.webhooks.sources import source_names
@@ -206,9 +216,9 @@ def _plain_markup(match: re.Match[str]) -> str:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--source", type=click.Choice(source_names()))
 def deliveries(limit: int, source: str | None) -> None:
-    """Recent deploy webhook deliveries, and why each did or did not start a run."""
-    found = query_store(lambda store: store.recent_webhook_deliveries(
-        limit, source=source or None))
+    """Recent deploy webhook deliveries, and why each did or did not start a run; then the
+    verdicts reported back to the deploys' sources: delivered, pending, failed or skipped."""
+    found, reports = query_store(lambda store: _deliveries_and_reports(store, limit, source))
     if not found:
         click.echo("no deliveries yet")
     for d in found:
@@ -222,3 +232,40 @@ def deliveries(limit: int, source: str | None) -> None:
         click.echo(f"{d.received_at:%Y-%m-%d %H:%M:%S} {d.source:<7} "
                    f"{(d.delivery_id or '-')[:20]:<20} {d.outcome.value:<8} "
                    f"{d.environment or '-':<12} run {run}{again}  {d.reason}")
+    if reports:
+        click.echo("")
+        click.echo("Reported back:")
+        for line in _report_lines(reports):
+            click.echo(line)
+
+
+async def _deliveries_and_reports(store: Store, limit: int, source: str | None
+                                  ) -> tuple[list[WebhookDelivery], list[ReportBack]]:
+    found = await store.recent_webhook_deliveries(limit, source=source or None)
+    return found, await store.recent_report_backs(limit, source=source or None)
+
+
+def _report_lines(reports: Sequence[ReportBack]) -> list[str]:
+    """One line per report, newest first: when the run was recorded, the source, the run,
+    the state, where to, then what was said (or what went wrong) and the attempts."""
+    from bot.report_back.reporters import describe_target  # here: only this command asks
+
+    lines = []
+    for report in reports:
+        tries = f"{report.attempts} attempt{'' if report.attempts == 1 else 's'}"
+        if report.state is ReportState.DELIVERED:
+            said = f" (status {report.remote_id})" if report.remote_id else ""
+            detail = f"{report.reported}{said}, {tries}"
+        elif report.state is ReportState.PENDING and not report.attempts:
+            detail = "not sent yet: sent once the run has ended"
+        elif report.state is ReportState.PENDING:
+            detail = (f"{tries} so far, next at {report.next_attempt_at:%H:%M:%S}: "
+                      f"{one_line(report.last_error or '')}")
+        elif report.state is ReportState.FAILED:
+            detail = f"{one_line(report.last_error or '')} ({tries})"
+        else:
+            detail = one_line(report.last_error or "")
+        lines.append(f"{report.created_at:%Y-%m-%d %H:%M:%S} {report.target.source:<7} "
+                     f"run {str(report.run_id)[:8]} {report.state.value:<9} "
+                     f"{one_line(describe_target(report.target))}  {detail}".rstrip())
+    return lines

@@ -42,10 +42,12 @@ def link_signer(settings: Settings) -> LinkSigner | None:
     return LinkSigner(settings.slack_signing_secret, ttl_s=settings.link_expiry_days * 86_400)
 
 
-def run_link(settings: Settings, run_id: UUID | str) -> str | None:
-    """The signed, absolute URL of a run's page; None unless SMOKEBOT_PUBLIC_URL and the
-    signing secret are both set."""
+def run_link(settings: Settings, run_id: UUID | str, *,
+             expires: int | None = None) -> str | None:
+    """The signed, absolute URL of a run's page, valid until `expires` (unix seconds; default:
+    the link lifetime from now); None unless SMOKEBOT_PUBLIC_URL and the signing secret are
+    both set."""
     signer = link_signer(settings)
     if signer is None or not settings.public_url:
         return None
-    return settings.public_url.rstrip("/") + signer.sign(run_path(run_id))
+    return settings.public_url.rstrip("/") + signer.sign(run_path(run_id), expires=expires)

@@ -1,11 +1,12 @@
 """The history store: runs, their check results, the Slack messages that show them,
-acknowledgements, the audit log, Slack messages waiting for delivery and webhook deliveries,
-kept in PostgreSQL through psycopg 3 (async) and a psycopg_pool connection pool.
+acknowledgements, the audit log, Slack messages waiting for delivery, webhook deliveries and the
+verdicts deploys' runs owe their sources, kept in PostgreSQL through psycopg 3 (async) and a
+psycopg_pool connection pool.
 
 One module per table family (`runs`, `messages`, `outbox`, `acknowledgements`, `audit`,
-`deliveries`; `history`, a check's results over time), each a slice of `Store` over the shared
-pool and error translation of `_base`; `retention` deletes what is older than the store keeps
-(`prune_history`, run by the workers).
+`deliveries`, `report_backs`; `history`, a check's results over time), each a slice of `Store`
+over the shared pool and error translation of `_base`; `retention` deletes what is older than
+the store keeps (`prune_history`, run by the workers).
 
 Every table lives in one schema (default "smokebot"), so several stores can share a database.
 `Store.open()` does not wait for PostgreSQL: the bot starts while the database is down, each call
@@ -16,9 +17,10 @@ dropped (a restart, pg_terminate_backend) is replaced instead of failing the cal
 Secrets: the store writes what it is given and redacts nothing. Callers hand it text that is
 already redacted: `save_result` and `finish_run` take the CheckResults the runner produced, which
 the runner passed through the run's Redactor; outbox payloads are Slack API arguments without the
-token (the deliverer adds it when it sends); audit details, webhook summaries and status reasons
-carry facts, never credentials. As a last line of defence, webhook headers whose names suggest a
-credential (Authorization, *signature*, *secret*, *token*, Cookie) are dropped before writing.
+token (the deliverer adds it when it sends), and so are report targets; audit details, webhook
+summaries and status reasons carry facts, never credentials. As a last line of defence, webhook
+headers whose names suggest a credential (Authorization, *signature*, *secret*, *token*,
+Cookie) are dropped before writing.
 
 Times: every datetime passed in must be timezone-aware; timestamps the store sets itself come from
 the database's clock (`now()`), so stale-run detection does not depend on the workers' clocks.
@@ -51,6 +53,7 @@ from bot.store.deliveries import WebhookDeliveriesTable
 from bot.store.history import FLAKY_HISTORY_RUNS, CheckHistoryTable
 from bot.store.messages import SlackMessagesTable
 from bot.store.outbox import OutboxTable
+from bot.store.report_backs import ReportBacksTable
 from bot.store.retention import (
     PruneReport,
     PruneTarget,
@@ -88,5 +91,5 @@ __all__ = [
 
 
 class Store(RunsTable, SlackMessagesTable, OutboxTable, AcknowledgementsTable, AuditTable,
-            RetentionPruning, WebhookDeliveriesTable, CheckHistoryTable):
+            RetentionPruning, WebhookDeliveriesTable, CheckHistoryTable, ReportBacksTable):
     """The history store. Create with `await Store.open(dsn)` or `async with Store.open(dsn)`."""

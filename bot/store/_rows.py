@@ -1,7 +1,8 @@
 """Rows that more than one table family writes or reads on the caller's connection, so that
 writes which belong together share a transaction without one table module importing another:
-a run (and a deploy's run started under the environment's lock, superseding older ones), a
-check result, a Slack message record, and the outbox messages a run owes Slack."""
+a run (and a deploy's run started under the environment's lock, superseding older ones, with
+the report back it owes its deploy's source), a check result, a Slack message record, and the
+outbox messages a run owes Slack."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.errors import DuplicateRun, StoreError
 from bot.records import (
     DeployFacts,
     OutboxMessage,
+    ReportTarget,
     Run,
     RunCounts,
     RunRequest,
@@ -30,8 +32,9 @@ from bot.records import (
 from bot.store._values import Conn, clean_text, jsonb
 from checks.results import CheckResult, Severity, Status, Verdict
 
-__all__ = ["check_result_from_row", "duplicate", "insert_outbox_messages", "insert_run",
-           "lock_environment", "one_active_run", "record_slack_message", "run_from_row",
+__all__ = ["check_result_from_row", "duplicate", "insert_outbox_messages",
+           "insert_report_back", "insert_run", "lock_environment", "one_active_run",
+           "record_slack_message", "run_from_row",
            "run_stream", "run_values", "slack_message_from_row", "slack_message_upsert",
            "start_superseding"]
 
@@ -80,7 +83,10 @@ async def insert_run(conn: Conn, request: RunRequest) -> Run:
     row = await cursor.fetchone()
     if row is None:
         raise await duplicate(conn, request.idempotency_key)
-    return run_from_row(row)
+    run = run_from_row(row)
+    if request.report_to is not None:
+        await insert_report_back(conn, run.id, request.report_to)
+    return run
 
 
 async def start_superseding(conn: Conn, schema: str, request: RunRequest) -> RunStart:
@@ -102,7 +108,18 @@ async def start_superseding(conn: Conn, schema: str, request: RunRequest) -> Run
         raise await duplicate(conn, request.idempotency_key)
     superseded = sorted((run_from_row(r) for r in await superseding.fetchall()),
                         key=lambda run: (run.created_at, str(run.id)))
+    if request.report_to is not None:
+        await insert_report_back(conn, run_id, request.report_to)
     return RunStart(run_from_row(row), tuple(superseded))
+
+
+async def insert_report_back(conn: Conn, run_id: UUID, target: ReportTarget) -> None:
+    """Owes the run's verdict to `target`, on the caller's connection (the transaction that
+    records the run): due once the run has ended (bot/store/report_backs.py)."""
+    await conn.execute(
+        "INSERT INTO report_backs (run_id, kind, source, target) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (run_id, kind) DO NOTHING",
+        (run_id, target.kind, target.source, jsonb(target.as_json())))
 
 
 @asynccontextmanager

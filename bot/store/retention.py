@@ -8,9 +8,10 @@ pruning), the pass stops and leaves the rest to the next one, so many workers ne
 once.
 
 What is never deleted, whatever its age: an active (queued or running) run; a run with Slack
-messages still waiting for delivery; the newest finished run of each environment, so history
-and "failing since" keep a reference. Deleting a run deletes its check results, Slack message
-references and outbox messages (ON DELETE CASCADE) and clears the references to it from
+messages still waiting for delivery, or a report back to its deploy's source still pending; the
+newest finished run of each environment, so history and "failing since" keep a reference.
+Deleting a run deletes its check results, Slack message references, outbox messages and
+reports back (ON DELETE CASCADE) and clears the references to it from
 acknowledgements, webhook deliveries and other runs (ON DELETE SET NULL).
 """
 
@@ -176,6 +177,7 @@ WITH doomed AS (
                     AND (newer.created_at, newer.id) > (r.created_at, r.id))
       AND NOT EXISTS (SELECT FROM outbox_messages o
                       WHERE o.run_id = r.id AND o.delivered_at IS NULL AND o.gave_up_at IS NULL)
+      AND NOT EXISTS (SELECT FROM report_backs b WHERE b.run_id = r.id AND b.state = 'pending')
     ORDER BY r.created_at
     LIMIT %(limit)s
     FOR UPDATE OF r SKIP LOCKED

@@ -7,7 +7,11 @@ Body (JSON object; only `environment` and one of `version` or `commit` are requi
      "link": "https://ci.example.com/pipelines/812", "status": "success",
      "idempotency_key": "pipeline-812"}
 
-`status` defaults to "success"; any other value is recorded and ignored. The idempotency key
+`status` defaults to "success"; any other value is recorded and ignored. An optional
+`callback_url` is told the run's verdict when the run ends: a JSON POST signed like this request,
+with the same secret (bot/report_back/callback.py). It must be https://, or http:// to a
+loopback address (a receiver on the same host or pod); it may not carry a user name or password
+(the URL is stored; the signature is what proves the callback is smokebot's). The idempotency key
 (the body's `idempotency_key`, else the `Idempotency-Key` header) makes a retried call the same
 delivery; without one, the body itself is the key, so re-sending the same body (a retry, or a
 replay within the signature's five minutes) never starts a second run.
@@ -24,9 +28,13 @@ of "<timestamp>.<body>">`, e.g. from a shell:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+from bot.records import ReportTarget
+from bot.report_back.names import CALLBACK
 from bot.webhooks.notice import (
     DeployNotice,
     MalformedPayload,
@@ -38,14 +46,14 @@ from bot.webhooks.notice import (
 from bot.webhooks.verify import GENERIC_SIGNATURE_HEADER, GENERIC_TIMESTAMP_HEADER, verify_generic
 from checks.secrets import Secret
 
-__all__ = ["IDEMPOTENCY_HEADER", "NAME", "RECORDED_HEADERS", "parse", "parse_deploy",
-           "verify"]
+__all__ = ["IDEMPOTENCY_HEADER", "NAME", "RECORDED_HEADERS", "callback_url_problem", "parse",
+           "parse_deploy", "verify"]
 
 NAME = "deploy"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 RECORDED_HEADERS = ("x-smokebot-timestamp", "idempotency-key")
 _FIELDS = ("environment", "version", "commit", "ref", "deployer", "url", "link", "status",
-           "idempotency_key")
+           "idempotency_key", "callback_url")
 _MAX_KEY = 200
 
 
@@ -83,4 +91,46 @@ def parse_deploy(payload: Any, body: bytes, header_key: str | None = None) -> De
         environment=environment, state=status, succeeded=status == "success",
         description=f"deploy webhook for {environment}", version=version, commit=commit,
         ref=optional_text(payload, "ref"), deployer=optional_text(payload, "deployer"),
-        url=optional_text(payload, "url"), link=optional_text(payload, "link"))
+        url=optional_text(payload, "url"), link=optional_text(payload, "link"),
+        report_to=_callback(optional_text(payload, "callback_url")))
+
+
+def _callback(url: str | None) -> ReportTarget | None:
+    if url is None:
+        return None
+    problem = callback_url_problem(url)
+    if problem:
+        raise MalformedPayload(f"field 'callback_url' {problem}")
+    return ReportTarget(kind=CALLBACK, source=NAME, callback_url=url)
+
+
+def callback_url_problem(url: str) -> str | None:
+    """What is wrong with `url` as a callback URL, in words that quote none of it (its query
+    may hold a key); None when nothing is."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "is not a URL: its host or port is malformed"
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        return ("must be an https:// URL with a host (http:// only to a loopback address "
+                "such as 127.0.0.1)")
+    if parts.username is not None or parts.password is not None:
+        return ("must not carry a user name or password; the receiver verifies the "
+                "X-Smokebot-Signature instead")
+    if parts.fragment:
+        return "must not have a #fragment"
+    if scheme == "http" and not _loopback(parts.hostname):
+        return ("must be https:// for a host other than a loopback address (127.0.0.1, ::1, "
+                "localhost); the verdict is not sent in clear over a network")
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -10,16 +10,24 @@ version` when the deployment was created with one, else the ref; deployer = the 
 creator; url = the status's `environment_url`; link = the status's `log_url` (or `target_url`),
 else the repository's deployments page for that environment.
 
+The deployment (repository and id) is where the run's verdict is reported back, as a deployment
+status (bot/report_back/github.py). GitHub sends a `deployment_status` event for that status too:
+one whose description starts with smokebot's mark is ignored, or a verdict of `success` would
+start the next run.
+
 Authenticated by `X-Hub-Signature-256` (`verify.py`); a `ping` (sent when the webhook is created)
 and any other event are answered and recorded as ignored.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from bot.records import ReportTarget
+from bot.report_back.names import GITHUB_DEPLOYMENT, STATUS_PREFIX
 from bot.webhooks.notice import (
     DeployNotice,
     Ignored,
@@ -40,6 +48,9 @@ DELIVERY_HEADER = "X-GitHub-Delivery"
 RECORDED_HEADERS = ("x-github-event", "x-github-delivery", "x-github-hook-id",
                     "x-github-hook-installation-target-type",
                     "x-github-hook-installation-target-id")
+# GitHub's owner and repository names: letters, digits, '-', '_' and '.'. Anything else is not
+# a repository the API could be asked about, so no report is owed to it.
+_REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: Secret) -> None:
@@ -62,7 +73,13 @@ def parse(headers: Mapping[str, str], body: bytes) -> DeployNotice | Ignored:
         return Ignored(delivery, f"event '{event or '(none)'}' is not deployment_status; "
                                  f"expected the webhook to send deployment statuses only",
                        {"event": event})
-    return parse_deployment_status(delivery, payload)
+    notice = parse_deployment_status(delivery, payload)
+    if (optional_text(payload, "deployment_status.description") or "").startswith(
+            STATUS_PREFIX):
+        return Ignored(delivery, f"{notice.description} reports '{notice.state}' as smokebot's "
+                                 f"own verdict (reported back); only the deploy's own status "
+                                 f"starts a run", {"event": event, "state": notice.state})
+    return notice
 
 
 def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
@@ -88,7 +105,17 @@ def parse_deployment_status(delivery_id: str, payload: Any) -> DeployNotice:
         version=_version(payload) or ref, commit=commit, ref=ref,
         deployer=(optional_text(payload, "deployment.creator.login")
                   or optional_text(payload, "sender.login")),
-        url=optional_text(payload, "deployment_status.environment_url"), link=link)
+        url=optional_text(payload, "deployment_status.environment_url"), link=link,
+        report_to=_report_target(repository, deployment_id))
+
+
+def _report_target(repository: str | None, deployment_id: str) -> ReportTarget | None:
+    if repository is None or not _REPOSITORY.fullmatch(repository):
+        return None
+    if not (deployment_id.isascii() and deployment_id.isdigit()):
+        return None
+    return ReportTarget(kind=GITHUB_DEPLOYMENT, source=NAME, repository=repository,
+                        deployment_id=deployment_id)
 
 
 def _version(payload: dict[str, Any]) -> str | None:

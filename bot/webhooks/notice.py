@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import WebhookRejected
-from bot.records import DeployFacts
+from bot.records import DeployFacts, ReportTarget
 
 __all__ = ["MAX_FIELD_CHARS", "DeployNotice", "Ignored", "MalformedPayload", "Unauthenticated",
            "WebhookRejected", "describe_json", "json_body", "optional_text", "quoted",
@@ -61,6 +61,9 @@ class DeployNotice:
     deployer: str | None = None
     url: str | None = None  # the environment's URL
     link: str | None = None  # the deploy's own page
+    # Where the run's verdict can be reported (a GitHub deployment, a callback URL); the
+    # report is owed only if its reporter is set up (bot/report_back/: owed_report).
+    report_to: ReportTarget | None = None
 
     @property
     def idempotency_key(self) -> str:

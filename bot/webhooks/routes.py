@@ -12,7 +12,8 @@ number or a client gone mid-body: 400). Then authenticate it with the source's s
 `verify` (401), `parse` it into a DeployNotice (400 with the reason, naming the field), map the
 source's environment name to a smokebot environment (202 "ignored: ..." when none matches, or
 when the deploy did not succeed), then record it and create its run in one transaction (202
-"accepted: ..."), and finally coalesce and queue the run (`bot.deploys`). Malformed input never
+"accepted: ..."; the run's report back to the source, when one is owed, is recorded with it),
+and finally coalesce and queue the run (`bot.deploys`). Malformed input never
 gets a 5xx: a 503 only says that the store, the queue or the suite file is unavailable.
 
 Each refusal is logged as one short line (route, reason, size, address) by the app's
@@ -48,6 +49,7 @@ from bot.guard import (
     well_formed_header,
 )
 from bot.records import WebhookDelivery, WebhookOutcome
+from bot.report_back.reporters import owed_report
 from bot.services import Services
 from bot.suites import ANSWER_WAIT_S
 from bot.webhooks.notice import DeployNotice, Ignored, Unauthenticated
@@ -168,7 +170,9 @@ async def _route_notice(services: Services, request: Request, source: DeploySour
             reason=f"{notice.description} starts a smoke test run of {environment}",
             environment=environment,
             headers=headers, summary=summary,
-            run=deploys.deploy_run_request(suite, environment, notice))
+            run=deploys.deploy_run_request(
+                suite, environment, notice,
+                report_to=owed_report(services.settings, notice)))
         if delivery.is_new and delivery.run_id is not None:
             run = await store.get_run(delivery.run_id)
             if run is not None:

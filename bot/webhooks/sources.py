@@ -7,6 +7,10 @@ Adding a source (GitLab, say) is its module (`gitlab.py` with `verify` and `pars
 an environment's `deploy:` in the suite file (`bot.suites`), the mapping to an environment
 (`bot.deploys.find_environment`) and the delivery records all read this registry. Tests and
 plugins add a source with `register_source`.
+
+A source whose sender can be told the run's verdict sets `DeployNotice.report_to` in `parse`
+(GitHub: its deployment; the generic webhook: its `callback_url`); how that report is sent is
+the reporters' registry's (bot/report_back/reporters.py).
 """
 
 from __future__ import annotations

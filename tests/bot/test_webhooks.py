@@ -33,6 +33,7 @@ from bot.deploys import (
 )
 from bot.queue import RunQueue
 from bot.reaper import requeue_lost
+from bot.records import ReportTarget
 from bot.runs import request_run
 from bot.services import Services
 from bot.settings import Settings
@@ -347,7 +348,9 @@ def test_a_github_deployment_status_gives_the_deploy_facts() -> None:
         description="GitHub deployment 1204885102 of acme/shop to staging",
         version="2.8.1", commit=SHA, ref="main", deployer="octocat",
         url="https://staging.shop.example.com",
-        link="https://github.com/acme/shop/actions/runs/7781774")
+        link="https://github.com/acme/shop/actions/runs/7781774",
+        report_to=ReportTarget(kind="github-deployment", source="github",
+                               repository="acme/shop", deployment_id="1204885102"))
     assert notice.idempotency_key == f"webhook:github:{DELIVERY}"
     assert notice.facts() == DeployFacts(
         source="github", version="2.8.1", commit=SHA, ref="main", deployer="octocat",
@@ -439,7 +442,7 @@ def test_a_generic_body_without_a_key_is_keyed_by_its_content() -> None:
      "field 'version' must be a string, got a boolean"),
     ({"environment": "prod", "version": "1", "enviroment": "x"},
      ("unknown field 'enviroment'; expected any of: environment, version, commit, ref, "
-     "deployer, url, link, status, idempotency_key")),
+     "deployer, url, link, status, idempotency_key, callback_url")),
     (["prod"], 'expected a JSON object such as {"environment": "staging", "version": "1.4.2"}'),
 ])
 def test_a_generic_body_with_a_wrong_field_names_it(payload: Any, reason: str | None) -> None:

@@ -16,7 +16,7 @@ from checks.results import CheckResult, RunResult, Severity, Status
 __all__ = ["T0", "TABLES", "VERSIONS", "result", "run_result", "slash", "sql_rows"]
 
 TABLES = ["acknowledgements", "audit_log", "check_results", "outbox_leases", "outbox_messages",
-          "runs", "schema_migrations", "slack_messages", "webhook_deliveries"]
+          "report_backs", "runs", "schema_migrations", "slack_messages", "webhook_deliveries"]
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 VERSIONS = [m.version for m in discover_migrations()]
 

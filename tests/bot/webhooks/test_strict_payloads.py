@@ -76,7 +76,7 @@ def test_an_unknown_generic_field_is_quoted_printable_and_short() -> None:
 
     assert refused(lambda: parse_deploy(payload, b"{}")) == (
         f"unknown field '?evil?{'k' * 54}...'; expected any of: environment, version, commit, "
-        f"ref, deployer, url, link, status, idempotency_key")
+        f"ref, deployer, url, link, status, idempotency_key, callback_url")
 
 
 @pytest.mark.parametrize(("body", "reason"), [
