@@ -22,12 +22,9 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
 from checks.errors import CheckError
-
-if TYPE_CHECKING:
-    from checks.kinds.base import CheckContext
 
 __all__ = [
     "HARD_CAPS", "RUN_HEADER", "LocalGate", "RunBudget", "TrafficCaps", "TrafficGate",
@@ -69,6 +66,15 @@ def user_agent() -> str:
     except PackageNotFoundError:  # running from a source tree that was never installed
         release = "0"
     return f"smokebot/{release} (synthetic)"
+
+
+class _ProbeContext(Protocol):
+    """What `for_context` reads of a check's context (checks.kinds.base.CheckContext, which
+    imports this module)."""
+
+    environment: str
+    variables: dict[str, Any]
+    traffic: TrafficPolicy | None
 
 
 class TrafficGate(Protocol):
@@ -161,7 +167,7 @@ class TrafficPolicy:
         self.budget.total = min(self.budget.total, self.caps.requests_per_run)
 
     @classmethod
-    def for_context(cls, ctx: CheckContext) -> TrafficPolicy:
+    def for_context(cls, ctx: _ProbeContext) -> TrafficPolicy:
         """The run's policy, or for a check run outside a plan (a test, a plugin) the default
         one: hard caps, the in-process gate, a budget of its own."""
         if ctx.traffic is not None:
