@@ -34,7 +34,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from checks.assertions import AssertionList, evaluate, response_field
 from checks.config import Duration
@@ -52,8 +52,8 @@ if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)
 
 __all__ = [
-    "Exchange", "HttpCheck", "HttpCheckParams", "HttpClients", "HttpRequest", "Judgement", "judge",
-    "perform", "send_request",
+    "Exchange", "HttpCheck", "HttpCheckParams", "HttpClients", "HttpMethod", "HttpRequest",
+    "Judgement", "StatusCodes", "judge", "perform", "send_request", "status_codes",
 ]
 
 BODY_EXCERPT_CHARS = 4096
@@ -74,6 +74,29 @@ def _header_value(value: Any) -> Any:
 HeaderValue = Annotated[str, BeforeValidator(_header_value)]
 
 
+def _http_method(value: str) -> str:
+    method = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]+", method):
+        raise ValueError(f"expected an HTTP method such as GET or POST, got {value!r}")
+    return method
+
+
+def status_codes(value: int | list[int]) -> int | list[int]:
+    """A status code or a list of them, each a real HTTP status (100-599)."""
+    codes = value if isinstance(value, list) else [value]
+    if not codes:
+        raise ValueError("expected at least one status code")
+    for code in codes:
+        if not 100 <= code <= 599:
+            raise ValueError(f"expected HTTP status codes between 100 and 599, got {code}")
+    return value
+
+
+# The request fields every HTTP-speaking kind shares (http, http.flow steps, load, ratelimit).
+HttpMethod = Annotated[str, AfterValidator(_http_method)]
+StatusCodes = Annotated[int | list[int], AfterValidator(status_codes)]
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:g} ms"
 
@@ -85,11 +108,11 @@ class HttpRequest(KindParams):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     url: str
-    method: str = "GET"
+    method: HttpMethod = "GET"
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
-    status: int | list[int] = 200
+    status: StatusCodes = 200
     max_latency: Duration | None = None
     warn_latency: Duration | None = None  # slower still passes, as a `slow` warning
     assertions: AssertionList = Field(default_factory=list, alias="assert")
@@ -97,25 +120,6 @@ class HttpRequest(KindParams):
     verify_tls: bool = True
     ca_file: str | None = None
     follow_redirects: bool = False
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        method = value.strip().upper()
-        if not re.fullmatch(r"[A-Z]+", method):
-            raise ValueError(f"expected an HTTP method such as GET or POST, got {value!r}")
-        return method
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, value: int | list[int]) -> int | list[int]:
-        codes = value if isinstance(value, list) else [value]
-        if not codes:
-            raise ValueError("expected at least one status code")
-        for code in codes:
-            if not 100 <= code <= 599:
-                raise ValueError(f"expected HTTP status codes between 100 and 599, got {code}")
-        return value
 
     @field_validator("body_matches")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from pydantic import (
 from checks.assertions import AssertionList
 from checks.config import Duration, parse_duration
 from checks.kinds.base import KindParams
-from checks.kinds.http import HeaderValue
+from checks.kinds.http import HeaderValue, HttpMethod, StatusCodes
 from checks.kinds.load._thresholds import (
     Threshold, ThresholdField, parse_fraction, parse_threshold,
 )
@@ -66,7 +65,7 @@ class LoadParams(KindParams):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     url: str
-    method: str = "GET"
+    method: HttpMethod = "GET"
     allow_mutating: bool = False
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
     body: str | None = None
@@ -76,7 +75,7 @@ class LoadParams(KindParams):
     warmup: Warmup = 0.0
     concurrency: Annotated[int, Field(ge=1)] | None = None
     request_timeout: Duration = 5.0  # each request's (`timeout` is the whole check's)
-    status: int | list[int] | None = None  # None: any 2xx
+    status: StatusCodes | None = None  # None: any 2xx
     assertions: AssertionList = Field(default_factory=list, alias="assert")
     assert_every: Annotated[int, Field(ge=1)] = 10  # assertions judge every Nth answer
     thresholds: list[ThresholdField] | None = None  # None: DEFAULT_THRESHOLDS
@@ -86,25 +85,6 @@ class LoadParams(KindParams):
     abort: AbortRule = Field(default_factory=AbortRule)
     verify_tls: bool = True
     ca_file: str | None = None
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        method = value.strip().upper()
-        if not re.fullmatch(r"[A-Z]+", method):
-            raise ValueError(f"expected an HTTP method such as GET or HEAD, got {value!r}")
-        return method
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, value: int | list[int] | None) -> int | list[int] | None:
-        codes = [] if value is None else value if isinstance(value, list) else [value]
-        if value is not None and not codes:
-            raise ValueError("expected at least one status code")
-        for code in codes:
-            if not 100 <= code <= 599:
-                raise ValueError(f"expected HTTP status codes between 100 and 599, got {code}")
-        return value
 
     @field_validator("rps")
     @classmethod

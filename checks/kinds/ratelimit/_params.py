@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from checks.config import Duration
 from checks.kinds.base import KindParams
-from checks.kinds.http import HeaderValue, HttpRequest
+from checks.kinds.http import HeaderValue, HttpMethod, HttpRequest
 from checks.traffic import RUN_HEADER
 
 __all__ = ["FAMILIES", "Family", "RateLimitParams"]
@@ -39,7 +39,7 @@ class RateLimitParams(KindParams):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     url: str
-    method: str = "GET"
+    method: HttpMethod = "GET"
     # The client identity the limit is counted for (an API key header, typically a secret).
     headers: dict[str, HeaderValue] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
@@ -60,14 +60,6 @@ class RateLimitParams(KindParams):
     # Each request's; the check's own `timeout` bounds the whole probe.
     request_timeout: Annotated[Duration, Field(gt=0)] = 10.0
     max_consecutive_errors: Annotated[int, Field(ge=1, le=100)] = 5
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, value: str) -> str:
-        method = value.strip().upper()
-        if not re.fullmatch(r"[A-Z]+", method):
-            raise ValueError(f"expected an HTTP method such as GET or POST, got {value!r}")
-        return method
 
     @field_validator("headers")
     @classmethod
