@@ -5,6 +5,7 @@ history; signed links only, and bad input answered with a 4xx that shows nothing
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ def test_a_run_page_shows_its_header_table_and_every_check(site: Site) -> None:
     assert checks == [("check-health", "pass"), ("check-version", "fail"),
                       ("check-checkout", "flaky"), ("check-search", "slow"),
                       ("check-login", "skip")]
+
+
+def test_pages_are_gzipped_for_browsers_that_ask(site: Site) -> None:
+    path = site.signer.sign(f"/runs/{site.runs.failed}", [])
+    zipped = site.client.get(path, headers={"Accept-Encoding": "gzip"})
+    plain = site.client.get(path, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    # The client decodes it: the same page, but for each response's own CSP nonce.
+    unnonced = [re.sub(r'nonce="[^"]+"', "nonce", a.text) for a in (zipped, plain)]
+    assert unnonced[0] == unnonced[1]
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 2
 
 
 def test_the_failing_check_shows_expected_actual_evidence_and_measurements(site: Site) -> None:
