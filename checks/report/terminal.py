@@ -112,7 +112,7 @@ class TerminalProgress:
             text = one_line(self.redactor.redact(event.text))
             self.progress[event.check.id] = text
             if self.live:
-                self._refresh()
+                self._refresh(draw=True)  # a probe says so a few times a second at most
             else:
                 self._print_progress(event.check.id, text)
         elif isinstance(event, CheckFinished):
@@ -142,7 +142,10 @@ class TerminalProgress:
         # Printed through the progress's console, so the line lands above the live bar.
         self.console.print(line, soft_wrap=not self.live)
 
-    def _refresh(self, done: int | None = None) -> None:
+    def _refresh(self, done: int | None = None, draw: bool = False) -> None:
+        """Updates the bar; it is drawn at its own 4 per second unless `draw`: drawing at
+        every check's start and end cost ~0.9 ms a check (500 checks: 713 ms of CPU, 258 ms
+        without)."""
         if self._progress is None or self._task is None:
             return
         # A long check's progress next to its name: "API load (812/3000 requests · 98 rps)".
@@ -151,7 +154,7 @@ class TerminalProgress:
         running = f"running: {', '.join(names[:RUNNING_SHOWN])}" if names else ""
         if len(names) > RUNNING_SHOWN:
             running += f" +{len(names) - RUNNING_SHOWN} more"
-        self._progress.update(self._task, running=running, refresh=True,
+        self._progress.update(self._task, running=running, refresh=draw,
                               **({"completed": done} if done is not None else {}))
 
 
