@@ -92,6 +92,10 @@ class Metrics:
             "smokebot_slack_delivery_retries", "Outbox messages whose delivery failed for now "
             "and will be tried again, by message kind and reason (rate_limited, "
             "unavailable).", ["kind", "reason"], registry=registry)
+        self.report_backs = Counter(
+            "smokebot_report_backs", "Attempts to report a deploy's verdict to its source, by "
+            "reporter (github-deployment, callback) and outcome (delivered, retry, failed, skipped).",
+            ["target", "outcome"], registry=registry)
         self.query_gauges = QueryGauges(registry)
 
     # --- runs and checks -----------------------------------------------------------------------
@@ -135,6 +139,11 @@ class Metrics:
     def delivery_retry(self, kind: SlackMessageKind, *, rate_limited: bool) -> None:
         self.delivery_retries.labels(kind.value,
                                      "rate_limited" if rate_limited else "unavailable").inc()
+
+    # --- reporting back to a deploy's source ------------------------------------------------
+
+    def report_back(self, target: str, outcome: str) -> None:
+        self.report_backs.labels(target, outcome).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (what a scrape of /metrics returns)."""

@@ -188,7 +188,11 @@ class _Delivery:
         await self.store.report_delivered(report.id, reported=prepared.reported,
                                           remote_id=sent.remote_id, status=sent.status)
         log.info("%s: %s delivered", self.what, prepared.reported)
+        self._count("delivered")
         return 1
+
+    def _count(self, outcome: str) -> None:
+        self.services.metrics.report_back(self.report.target.kind, outcome)
 
     async def _failed(self, exc: ReportFailed, prepared: Prepared, in_doubt: bool) -> int:
         attempts = self.report.attempts + 1
@@ -206,6 +210,7 @@ class _Delivery:
                     at.isoformat(timespec="seconds"), message)
         await self.store.report_retry_later(self.report.id, self.holder, message, at,
                                             in_doubt=in_doubt, status=exc.status)
+        self._count("retry")
         return 0
 
     async def _give_up(self, state: ReportState, reason: str, *, reported: str | None = None,
@@ -216,4 +221,5 @@ class _Delivery:
             log.info("%s %s: %s", self.what, state.value, reason)
         await self.store.report_given_up(self.report.id, state, reason, reported=reported,
                                          status=status)
+        self._count(state.value)
         return 1

@@ -16,6 +16,7 @@ from bot.pages.links import link_signer
 from bot.records import ReportState, RunStatus
 from bot.report_back.deliverer import deliver_due_reports, deliver_run_reports
 from checks.results import Status
+from tests.bot.metrics_support import read_exposition
 from tests.bot.webhooks.report_back_support import (
     DEPLOYMENT_ID,
     FAST,
@@ -123,6 +124,11 @@ async def test_a_500_is_retried_after_looking_and_posted_once(
         report = await report_of(stack.services, run.id)
         assert (report.state, report.attempts, report.remote_id) == (
             ReportState.DELIVERED, 2, str(posted["id"]))
+        metrics = read_exposition(stack.services.metrics.exposition().decode())
+        counted = {outcome: metrics.value("smokebot_report_backs_total",
+                                          target="github-deployment", outcome=outcome)
+                   for outcome in ("retry", "delivered", "failed")}
+        assert counted == {"retry": 1, "delivered": 1, "failed": None}
 
 
 async def test_a_500_after_github_created_the_status_is_found_not_posted_again(
@@ -154,6 +160,9 @@ async def test_a_422_is_recorded_as_failed_and_never_retried(
 
         assert len(stack.fake.posts()) == 1
         assert stack.fake.statuses(REPOSITORY, DEPLOYMENT_ID) == []
+        metrics = read_exposition(stack.services.metrics.exposition().decode())
+        assert metrics.value("smokebot_report_backs_total", outcome="failed") == 1
+        assert metrics.value("smokebot_report_backs_total", outcome="retry") is None
         report = await report_of(stack.services, run.id)
         assert (report.state, report.attempts, report.last_status, report.last_error) == (
             ReportState.FAILED, 1, 422,
