@@ -125,7 +125,7 @@ class _Session:
         self.allowance = allowance
         self.sent = 0
         self.rps = params.rps or policy.caps.rps
-        self.request = params.http_request(policy.headers())
+        self.request = params.http_request(policy.merged_headers(params.headers))
         self.started = time.perf_counter()
         self.client: httpx.AsyncClient | None = None
 

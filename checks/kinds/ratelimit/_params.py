@@ -143,12 +143,11 @@ class RateLimitParams(KindParams):
         """The families that must be present; empty for "any" and "none"."""
         return tuple(self.require_headers) if isinstance(self.require_headers, list) else ()
 
-    def http_request(self, extra_headers: dict[str, str]) -> HttpRequest:
-        """The request every probe sends: the suite's headers and smokebot's on top."""
-        headers = {name: value for name, value in self.headers.items()
-                   if name.lower() not in {n.lower() for n in extra_headers}}
+    def http_request(self, headers: dict[str, str]) -> HttpRequest:
+        """The request every probe sends, with `headers` (the suite's, and smokebot's on top:
+        `TrafficPolicy.merged_headers`)."""
         return HttpRequest.model_validate({
-            "url": self.url, "method": self.method, "headers": {**headers, **extra_headers},
+            "url": self.url, "method": self.method, "headers": headers,
             "json": self.json_body, "body": self.body, "verify_tls": self.verify_tls,
             "ca_file": self.ca_file, "follow_redirects": False})
 
