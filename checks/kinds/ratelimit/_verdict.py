@@ -27,6 +27,14 @@ class Recovery:
     sample: Sample | None = None  # None: not checked, see `skipped`
     skipped: str | None = None
 
+    @property
+    def recovered(self) -> bool | None:
+        """Whether the request after the wait got through; None when none was sent."""
+        sample = self.sample
+        if sample is None:
+            return None
+        return not sample.throttled and sample.status is not None and 200 <= sample.status < 400
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -211,7 +219,7 @@ def _check_recovery(recovery: Recovery | None, throttle: str, found: _Findings) 
     assert sample is not None
     if sample.throttled:
         found.failures.append(f"still {throttle} after waiting {recovery.hint}")
-    elif sample.status is None or not 200 <= sample.status < 400:
+    elif not recovery.recovered:
         found.failures.append(f"after waiting {recovery.hint}, request {sample.n} answered "
                               f"{_status(sample)}, expected 2xx")
 
@@ -257,9 +265,7 @@ def _measurements(probe: Probe, first: Sample | None) -> dict[str, Any]:
         "limit": _last_counter_value(burst.samples, "limit"),
         "remaining": _last_counter_value(before, "remaining"),
         "retry_after_s": retry_after.seconds if retry_after is not None else None,
-        "recovered": (None if recovery is None or recovery.sample is None
-                      else not recovery.sample.throttled and recovery.sample.status is not None
-                      and 200 <= recovery.sample.status < 400),
+        "recovered": recovery.recovered if recovery is not None else None,
         "burst_s": round(burst.elapsed_s, 3),
         "burst_rps": round(len(burst.samples) / burst.elapsed_s, 1) if burst.elapsed_s else None,
         "elapsed_s": round(probe.elapsed_s, 3),
