@@ -174,8 +174,7 @@ class ImageCheck(CheckKind[ImageParams]):
                     f"{', '.join(names) or 'none'}", evidence={"containers": names})
             selector = selector_string(deployment.spec.selector)
             listed = await cluster.list_pods(namespace, selector) if params.check_pods else []
-            pods = [read_pod(p) for p in listed]
-            pod_meta = {pod.name: raw.metadata for pod, raw in zip(pods, listed)}
+            pods = [(read_pod(p), p.metadata) for p in listed]
 
         reference = chosen.image or ""
         ref = ImageRef.parse(reference)
@@ -187,7 +186,7 @@ class ImageCheck(CheckKind[ImageParams]):
         expected_digest = params.digest or ref.digest
         running: list[tuple[str, str, str]] = []  # (pod, image, digest)
         unstarted = 0
-        for pod in pods:
+        for pod, meta in pods:
             if pod.terminating:
                 continue
             status = next((c for c in pod.containers if c.name == chosen.name), None)
@@ -197,7 +196,7 @@ class ImageCheck(CheckKind[ImageParams]):
                 continue
             found = _DIGEST.findall(status.image_id)
             running.append((pod.name, status.image, found[-1] if found else ""))
-            problems += _stamp_problems(stamped, pod_meta.get(pod.name), f"pod {pod.name}")
+            problems += _stamp_problems(stamped, meta, f"pod {pod.name}")
         for pod_name, image, _ in running:
             if ImageRef.parse(image).canonical != ref.canonical and not ref.digest:
                 problems.append(f"pod {pod_name} runs {image}, expected {reference}")
