@@ -239,14 +239,14 @@ async def fetch(call: Awaitable[T], subject: str, params: StripeParams,
 
 def translate(exc: stripe.StripeError, subject: str, params: StripeParams) -> StripeProblem:
     """The problem, in our words, for one of stripe's exceptions."""
-    problem = _translated(exc, subject, params)
-    return replace(problem, said=_stripe_said(exc, params.key))
+    said = _stripe_said(exc, params.key)
+    return replace(_translated(exc, subject, params, said), said=said)
 
 
-def _translated(exc: stripe.StripeError, subject: str, params: StripeParams) -> StripeProblem:
+def _translated(exc: stripe.StripeError, subject: str, params: StripeParams,
+                said: str) -> StripeProblem:
     key = fingerprint(params.key)
     status = exc.http_status
-    said = _stripe_said(exc, params.key)
     if isinstance(exc, stripe.AuthenticationError):
         return StripeProblem(ProblemKind.REFUSED, f"Stripe rejected the key {key} "
                              f"({status or 401} {_auth_reason(exc)}) when reading {subject}; "
