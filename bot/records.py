@@ -97,10 +97,6 @@ class ReportState(str, enum.Enum):
     FAILED = "failed"  # refused for good, or out of tries: `last_error` says why
     SKIPPED = "skipped"  # nothing to tell this source (a superseded run, to GitHub)
 
-    @property
-    def is_final(self) -> bool:
-        return self is not ReportState.PENDING
-
 
 # --- records ----------------------------------------------------------------------------------
 
