@@ -47,10 +47,11 @@ def http_suite(base_url: str, delays: list[int]) -> str:
                        "assert: ['status == healthy']}" for i, ms in enumerate(delays)])
 
 
-def start_server(port: int, module: str = "bench.delay_server",
-                 ready_path: str = "/delay/0") -> subprocess.Popen[bytes]:
-    """Serves `python -m MODULE PORT` in its own process; returns once `ready_path` answers."""
-    server = subprocess.Popen([sys.executable, "-m", module, str(port)], cwd=ROOT)
+def start_server(port: int, module: str = "bench.delay_server", ready_path: str = "/delay/0",
+                 *, args: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    """Serves `python -m MODULE ARGS... PORT` in its own process; returns once `ready_path`
+    answers."""
+    server = subprocess.Popen([sys.executable, "-m", module, *args, str(port)], cwd=ROOT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -59,7 +60,7 @@ def start_server(port: int, module: str = "bench.delay_server",
         except httpx.HTTPError:
             time.sleep(0.1)
     server.kill()
-    raise SystemExit("delay server did not start")
+    raise SystemExit(f"the server of {module} did not start")
 
 
 async def timed_run(text: str, concurrency: int | None) -> tuple[float, float]:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("SMOKEBOT_BENCH_CACHE", Path.home() / ".cache" / "smokebot-bench"))
 AUTOCANNON = CACHE / "node_modules" / ".bin" / "autocannon"
 RATES = (100, 300, 1000)
@@ -65,22 +64,6 @@ def serve(port: int) -> None:
     app.router.add_get("/", ok)
     app.router.add_get("/delay", delayed)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    import httpx
-
-    server = subprocess.Popen([sys.executable, "-m", "bench.load_generator", "serve", str(port)],
-                              cwd=ROOT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the zero-delay server did not start")
 
 
 @dataclass(frozen=True)
@@ -234,11 +217,12 @@ def _table(title: str, rows: list[tuple[int, Figures, Figures | None]]) -> None:
 
 
 def main() -> None:
+    from bench.engine import start_server
     from tests.support.asgi import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(port)
+    server = start_server(port, "bench.load_generator", "/", args=("serve",))
     tool = ensure_autocannon()
     tables: dict[str, list[tuple[int, Figures, Figures | None]]] = {"/": [], "/delay": []}
     try:
