@@ -49,6 +49,12 @@ STEPCI_JSONPATH = {"$.status": "healthy", "$.services.database": "healthy",
 Figures = tuple[float, float]  # wall, CPU in s
 
 
+def _medians(samples: dict[str, list[Figures]]) -> dict[str, Figures]:
+    """Per name, the median wall and the median CPU time of its samples."""
+    return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
+            for name, s in samples.items()}
+
+
 def health_suite(base_url: str, count: int) -> str:
     from bench.engine import suite_text
 
@@ -92,8 +98,7 @@ def _engine_child(one: str, many: str) -> None:
     for _ in range(RUNS):
         for name in samples:
             samples[name].append(timed(name))
-    print(json.dumps({name: [statistics.median(w for w, _ in s), statistics.median(c for _, c in s)]
-                      for name, s in samples.items()}))
+    print(json.dumps(_medians(samples)))
 
 
 def engine_figures(tree: Path, one: Path, many: Path) -> dict[str, Figures]:
@@ -127,8 +132,7 @@ def cli_figures(trees: list[Path], one: Path, many: Path,
                 counts = json.loads(report.read_text())["counts"]
                 if counts.get("pass") != (1 if name == "one" else COUNT):
                     raise SystemExit(f"smokebot run in {tree}: not every check passed: {counts}")
-    return [{name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
-             for name, s in figures.items()} for figures in samples]
+    return [_medians(figures) for figures in samples]
 
 
 # ------------------------------------------------------------------------------ StepCI
@@ -158,8 +162,7 @@ def stepci_figures(one: Path, many: Path) -> dict[str, Figures]:
             samples[name].append(time_child(
                 ["node", str(STEPCI_SCRIPT), "run", str(workflow)], STEPCI_CACHE,
                 {"STEPCI_DISABLE_ANALYTICS": "1"}))
-    return {name: (statistics.median(w for w, _ in s), statistics.median(c for _, c in s))
-            for name, s in samples.items()}
+    return _medians(samples)
 
 
 def stepci_version() -> str:
