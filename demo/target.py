@@ -18,7 +18,6 @@ platform, the store keeps only the SHA-256 hash of each API key, never the key i
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from demo.rate_limit import RATE_LIMIT, FixedWindow, ping_route
+from demo.rate_limit import RATE_LIMIT, FixedWindow, key_hash, ping_route
 from demo.webhooks import FAILING_EVENT, StripeWebhooks, webhook_route
 
 __all__ = ["AI_PROVIDERS", "COMMIT", "DEGRADABLE", "HEALTH_COMPONENTS", "VERSION",
@@ -61,10 +60,6 @@ class Customer:
     trial_fixes_limit: int = TRIAL_FIXES_LIMIT
 
 
-def _hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
-
-
 class CustomerStore:
     """The customers of one app instance, found by id or by API key hash."""
 
@@ -81,13 +76,13 @@ class CustomerStore:
     def add(self, name: str, email: str) -> tuple[Customer, str]:
         """The new customer and its API key; the key is returned once and never stored."""
         api_key = API_KEY_PREFIX + secrets.token_hex(16)
-        customer = Customer(self._next_id, name, email, _hash_key(api_key))
+        customer = Customer(self._next_id, name, email, key_hash(api_key))
         self._by_id[customer.customer_id] = customer
         self._next_id += 1
         return customer, api_key
 
     def by_key(self, api_key: str) -> Customer | None:
-        wanted = _hash_key(api_key)
+        wanted = key_hash(api_key)
         return next((c for c in self._by_id.values()
                      if secrets.compare_digest(c.key_hash, wanted)), None)
 
