@@ -16,6 +16,7 @@ import redis
 from psycopg import sql
 
 from bot.records import RunStatus
+from demo.database import first_line
 
 __all__ = ["BotStorage", "ServiceUnreachable"]
 
@@ -24,11 +25,6 @@ CONNECT_TIMEOUT_S = 3
 
 class ServiceUnreachable(Exception):
     """PostgreSQL or Redis cannot be reached; the message says which and what to do."""
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class BotStorage:
                                      "postgresql://user@host:port/database") from None
         except psycopg.Error as exc:
             raise ServiceUnreachable(
-                f"PostgreSQL is not reachable ({_first_line(exc)}); the bot keeps its runs "
+                f"PostgreSQL is not reachable ({first_line(exc)}); the bot keeps its runs "
                 "there: start it (make services) or pass --database-url") from None
         try:
             client = redis.Redis.from_url(self.redis_url,
@@ -66,7 +62,7 @@ class BotStorage:
             client.ping()
         except redis.RedisError as exc:
             raise ServiceUnreachable(
-                f"Redis is not reachable ({_first_line(exc)}); the bot queues its runs there: "
+                f"Redis is not reachable ({first_line(exc)}); the bot queues its runs there: "
                 "start it (make services) or pass --redis-url") from None
         finally:
             client.close()

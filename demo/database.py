@@ -19,7 +19,8 @@ from psycopg import sql
 
 from demo.oban import seed_jobs
 
-__all__ = ["ADMIN_DSN", "DEMO_DATABASE", "DatabaseBusy", "demo_dsn", "prepared_database"]
+__all__ = ["ADMIN_DSN", "DEMO_DATABASE", "DatabaseBusy", "demo_dsn", "first_line",
+           "prepared_database"]
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEMO_DATABASE = "smokebot_demo"
@@ -31,6 +32,12 @@ CONNECT_TIMEOUT_S = 3
 
 class DatabaseBusy(Exception):
     """Another demo held the database for longer than LOCK_WAIT_S."""
+
+
+def first_line(exc: BaseException) -> str:
+    """What a driver's error says, in one line (its first), or its class when it says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def demo_dsn(admin_dsn: str) -> str:
@@ -71,9 +78,8 @@ def prepared_database(admin_dsn: str, *, stuck_jobs: bool = False) -> Iterator[b
         conn = psycopg.connect(demo_dsn(admin_dsn), autocommit=True,
                                connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"demo: PostgreSQL is not reachable ({first_line}); the database checks will be "
-              "skipped, and the target cannot record Stripe events", file=sys.stderr)
+        print(f"demo: PostgreSQL is not reachable ({first_line(exc)}); the database checks will "
+              "be skipped, and the target cannot record Stripe events", file=sys.stderr)
         yield False
         return
     with conn:  # closing it releases the lock
