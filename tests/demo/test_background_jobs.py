@@ -22,48 +22,41 @@ STUCK_SQL = next(check["sql"] for category in SUITE["categories"]
                  for check in category["checks"] if check["id"] == "stuck-jobs")
 
 
-@pytest.fixture
-def jobs_dsn(pg_dsn: str) -> str:
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute((DEMO / "schema.sql").read_text(encoding="utf-8"))
-    return pg_dsn
-
-
 def stuck(dsn: str) -> list[tuple[int, str, str, int]]:
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(STUCK_SQL.replace("${db_schema}", "demo_billing")).fetchall()
     return [(row[0], row[1], row[2], row[5]) for row in rows]  # id, state, queue, minutes
 
 
-def test_a_healthy_queue_has_no_stuck_job_though_one_is_executing(jobs_dsn: str) -> None:
-    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+def test_a_healthy_queue_has_no_stuck_job_though_one_is_executing(billing_dsn: str) -> None:
+    with psycopg.connect(billing_dsn, autocommit=True) as conn:
         seed_jobs(conn)
         states = conn.execute("SELECT state::text, count(*) FROM demo_billing.oban_jobs "
                               "GROUP BY 1 ORDER BY 1").fetchall()
 
     assert states == [("available", 1), ("completed", 2), ("executing", 1), ("scheduled", 1)]
-    assert stuck(jobs_dsn) == []
+    assert stuck(billing_dsn) == []
 
 
-def test_stuck_jobs_are_what_the_suite_query_finds(jobs_dsn: str) -> None:
-    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+def test_stuck_jobs_are_what_the_suite_query_finds(billing_dsn: str) -> None:
+    with psycopg.connect(billing_dsn, autocommit=True) as conn:
         seed_jobs(conn, stuck=True)
 
-    assert stuck(jobs_dsn) == [(6, "executing", "webhooks", 42), (7, "available", "reports", 25)]
+    assert stuck(billing_dsn) == [(6, "executing", "webhooks", 42), (7, "available", "reports", 25)]
 
 
-def test_seeding_again_replaces_the_jobs(jobs_dsn: str) -> None:
-    with psycopg.connect(jobs_dsn, autocommit=True) as conn:
+def test_seeding_again_replaces_the_jobs(billing_dsn: str) -> None:
+    with psycopg.connect(billing_dsn, autocommit=True) as conn:
         seed_jobs(conn, stuck=True)
         seed_jobs(conn)
         count = conn.execute("SELECT count(*), max(id) FROM demo_billing.oban_jobs").fetchone()
 
     assert count == (5, 5)
-    assert stuck(jobs_dsn) == []
+    assert stuck(billing_dsn) == []
 
 
-def test_schema_holds_the_applied_migrations_of_the_release_files(jobs_dsn: str) -> None:
-    with psycopg.connect(jobs_dsn) as conn:
+def test_schema_holds_the_applied_migrations_of_the_release_files(billing_dsn: str) -> None:
+    with psycopg.connect(billing_dsn) as conn:
         versions = [row[0] for row in conn.execute(
             "SELECT version FROM demo_billing.schema_migrations ORDER BY version")]
 

@@ -4,25 +4,22 @@ forged deliveries refused, and the one handler `--degrade stripe-webhooks` break
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from checks.kinds.stripe._synthetic_events import signature_header
 from checks.secrets import Secret
 from demo.target import create_app
 from demo.webhooks import PATH, StripeWebhooks
 from tests.support.asgi import free_port, serve_asgi
 
-SCHEMA_SQL = Path(__file__).resolve().parents[2] / "demo" / "schema.sql"
 # A canary: split, so that it is no secret to a scanner.
 SECRET = "whsec_" + "CANARYdemoWebhook0123456789abcdef"
 
@@ -39,23 +36,14 @@ def signed(body: dict[str, Any], secret: str = SECRET,
     """The payload and headers of a delivery, signed as Stripe signs one."""
     payload = json.dumps(body).encode()
     timestamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload,
-                      hashlib.sha256).hexdigest()
     return payload, {"Content-Type": "application/json",
-                     "Stripe-Signature": f"t={timestamp},v1={digest}"}
+                     "Stripe-Signature": signature_header(payload, secret, timestamp)}
 
 
 def recorded(dsn: str) -> list[tuple[str, str, str | None, str | None, bool]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute("SELECT id, type, object_id, smokebot_run, livemode "
                             "FROM demo_billing.stripe_events ORDER BY id").fetchall()
-
-
-@pytest.fixture
-def billing_dsn(pg_dsn: str) -> str:
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
-    return pg_dsn
 
 
 def serving(dsn: str, degraded: frozenset[str] = frozenset()) -> AbstractContextManager[str]:
