@@ -8,7 +8,7 @@ import contextlib
 import functools
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -112,7 +112,9 @@ class _Run:
         group = check.kind.exclusive_group(check.params)
         # Checks of one group (the traffic probes) run one after another, and each one's
         # timeout starts only when its turn comes.
-        async with self.exclusive.setdefault(group, asyncio.Lock()) if group else _no_lock():
+        turn = (self.exclusive.setdefault(group, asyncio.Lock()) if group
+                else contextlib.nullcontext())
+        async with turn:
             async with self.semaphore:
                 self.emit(CheckStarted(check))
                 self.finish(check, await self.attempt_all(check))
@@ -178,11 +180,6 @@ class _Run:
             evidence = {**evidence, "warning": outcome.warning}
         return _result(check, status, outcome.summary, details=outcome.details,
                        measurements=outcome.measurements, evidence=evidence)
-
-
-@contextlib.asynccontextmanager
-async def _no_lock() -> AsyncIterator[None]:
-    yield
 
 
 def _verb(status: Status) -> str:
