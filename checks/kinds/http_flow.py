@@ -56,7 +56,7 @@ from pydantic import Field, field_validator, model_validator
 from checks.assertions import Assertion, evaluate, select
 from checks.errors import CheckError
 from checks.kinds.base import CheckContext, CheckKind, KindParams
-from checks.kinds.http import HttpClients, HttpConnections, HttpRequest, Judgement, perform
+from checks.kinds.http import HttpClients, HttpRequest, Judgement, perform
 from checks.redact import Redactor
 from checks.results import Outcome
 
@@ -362,8 +362,7 @@ class HttpFlowCheck(CheckKind[HttpFlowParams]):
 
     async def run(self, params: HttpFlowParams, ctx: CheckContext) -> Outcome:
         # The run's pools (cookies stay in this flow's own clients, never shared).
-        shared = ctx.resources.get(HttpConnections) if ctx.resources is not None else None
-        async with HttpClients(base_dir=ctx.suite_dir, connections=shared) as clients:
+        async with HttpClients.for_check(ctx) as clients:
             flow = _Flow(clients, ctx.redactor, run_id=uuid.uuid4().hex[:12])
             error: CheckError | None = None
             failed_step: _StepReport | None = None
