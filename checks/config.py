@@ -15,9 +15,9 @@ from pydantic import (
     field_validator, model_validator,
 )
 
-from checks.assertions import select
 from checks.errors import ConfigError
 from checks.kinds import kind_names, load_kind
+from checks.paths import split_path
 from checks.results import Severity
 from checks.traffic import HARD_CAPS, TrafficCaps
 from checks.yamlsource import SourceMap, YamlDocument, read_yaml_file
@@ -279,7 +279,7 @@ class VersionSource(_Strict):
     @field_validator("path")
     @classmethod
     def _readable(cls, path: str) -> str:
-        list(select({}, path))  # raises ValueError naming what a path looks like
+        split_path(path)  # raises ValueError naming what a path looks like
         return path
 
 
