@@ -160,10 +160,9 @@ class TerminalProgress:
 
 def _category_status(results: list[CheckResult]) -> Text:
     state = category_state(results)
-    if state in (Status.WARN, Status.FLAKY, Status.SLOW):
-        mark, _, style = _STATUS[state]
-        return Text(f"{mark} PASS ({remarks_text(Tally.of(results))})", style=style)
     mark, _, style = _STATUS[state]
+    if state in (Status.WARN, Status.FLAKY, Status.SLOW):
+        return Text(f"{mark} PASS ({remarks_text(Tally.of(results))})", style=style)
     return Text(f"{mark} {'SKIPPED' if state is Status.SKIP else state.value.upper()}",
                 style=style)
 
@@ -186,20 +185,22 @@ def _summary_table(run: RunResult) -> Table:
     return table
 
 
+def _clipped(line: str) -> str:
+    return line if len(line) <= EXCERPT_WIDTH else line[:EXCERPT_WIDTH - 1] + "…"
+
+
 def _excerpt(details: str) -> Text:
     lines = show_controls(details).strip("\n").split("\n")
-    shown = [line if len(line) <= EXCERPT_WIDTH else line[:EXCERPT_WIDTH - 1] + "…"
-             for line in lines[:EXCERPT_LINES]]
+    shown = [_clipped(line) for line in lines[:EXCERPT_LINES]]
     if len(lines) > EXCERPT_LINES:
         more = len(lines) - EXCERPT_LINES
         shown.append(f"… {more} more line{'s' if more != 1 else ''} in the full report")
     return Text("\n".join("    " + line for line in shown), style="dim")
 
 
-def _print_remarked(run: RunResult, console: Console) -> None:
+def _print_remarked(found: list[CheckResult], console: Console) -> None:
     """The passes worth a look: a flaky check with what its failed attempts said, a slow one
     with how slow it was."""
-    found = remarked(run)
     if not found:
         return
     console.print()
@@ -210,9 +211,7 @@ def _print_remarked(run: RunResult, console: Console) -> None:
         if said and said not in one_line(result.summary):  # an http summary says it already
             console.print(Text(f"    {said}", style="dim"))
         for number, text in enumerate(failed_attempts(result), 1):
-            line = one_line(f"attempt {number} failed: {text}")
-            if len(line) > EXCERPT_WIDTH:
-                line = line[:EXCERPT_WIDTH - 1] + "…"
+            line = _clipped(one_line(f"attempt {number} failed: {text}"))
             console.print(Text(f"    {line}", style="dim"))
 
 
@@ -235,8 +234,9 @@ def render_summary(run: RunResult, console: Console, redactor: Redactor) -> None
                 console.print(Text(f"    after {result.attempts} attempts", style="dim"))
             if result.details.strip():
                 console.print(_excerpt(result.details))
-    _print_remarked(safe, console)
-    if found or remarked(safe):
+    passed_with_remarks = remarked(safe)
+    _print_remarked(passed_with_remarks, console)
+    if found or passed_with_remarks:
         console.print()
     console.print(Text(verdict_line(safe), style=_VERDICT_STYLE[safe.verdict]))
     console.print(Text(f"Duration: {format_duration(safe.duration_s)}"))
