@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,13 +243,10 @@ async def test_a_server_that_does_not_speak_http_is_named_on_one_line(target: Ta
         "right?")
 
 
-async def test_a_body_cut_short_says_how_much_came() -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
-        await writer.drain()
-        writer.close()
-
+async def _error_from(handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                       Awaitable[None]]) -> tuple[int, CheckError]:
+    """The port of a raw local server answering with `handle`, and the CheckError an http
+    check of it raised."""
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -259,8 +256,19 @@ async def test_a_body_cut_short_says_how_much_came() -> None:
     finally:
         server.close()
         await server.wait_closed()
+    return port, raised.value
 
-    assert raised.value.message == (
+
+async def test_a_body_cut_short_says_how_much_came() -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        await writer.drain()
+        writer.close()
+
+    port, error = await _error_from(handle)
+
+    assert error.message == (
         f"127.0.0.1:{port} did not answer with valid HTTP: peer closed connection without "
         "sending complete message body: not enough data to satisfy content length header "
         "(received 5 of 100 bytes); is it an HTTP server, and is the scheme (http/https) right?")
@@ -271,16 +279,8 @@ async def test_a_server_that_hangs_up_without_answering_is_named() -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with HttpClients() as clients:
-            with pytest.raises(CheckError) as raised:
-                await perform(clients, HttpRequest(url=f"http://127.0.0.1:{port}/"))
-    finally:
-        server.close()
-        await server.wait_closed()
+    port, error = await _error_from(handle)
 
-    assert raised.value.message == (
+    assert error.message == (
         f"127.0.0.1:{port} did not answer with valid HTTP: Server disconnected without sending "
         "a response.; is it an HTTP server, and is the scheme (http/https) right?")

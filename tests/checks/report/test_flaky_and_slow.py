@@ -4,12 +4,9 @@ run still passed."""
 
 from __future__ import annotations
 
-import io
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-
-from rich.console import Console
 
 from checks.config import CheckSpec
 from checks.kinds.base import CheckKind, KindParams
@@ -25,6 +22,7 @@ from checks.report import (
 from checks.report._summary import Tally, category_state, verdict_line
 from checks.results import Severity, Status
 from checks.runner import CheckFinished, CheckStarted
+from tests.checks.report.consoles import plain_lines, recording_console
 from tests.checks.report.runs import (
     FLAKY_REFUSED,
     HEALTH,
@@ -33,15 +31,6 @@ from tests.checks.report.runs import (
     remarked_run,
     result,
 )
-
-
-def _console(*, terminal: bool = False) -> Console:
-    return Console(file=io.StringIO(), record=True, width=120, force_terminal=terminal,
-                   force_interactive=terminal)
-
-
-def _lines(console: Console) -> list[str]:
-    return [" ".join(line.split()) for line in console.export_text().splitlines()]
 
 
 # --- what every reporter says alike --------------------------------------------------------------
@@ -79,10 +68,10 @@ def test_a_category_state_names_the_most_pressing_remark() -> None:
 # --- terminal ------------------------------------------------------------------------------------
 
 def test_terminal_summary_shows_flaky_and_slow_apart_with_their_failed_attempts() -> None:
-    console = _console()
+    console = recording_console()
     render_summary(remarked_run(), console, Redactor())
 
-    assert _lines(console) == [
+    assert plain_lines(console) == [
         "",
         "Smoke test: staging (suite platform)",
         "Category Checks Passed Failed Skipped Status",
@@ -104,7 +93,7 @@ def test_terminal_summary_shows_flaky_and_slow_apart_with_their_failed_attempts(
 
 
 def test_terminal_marks_flaky_and_slow_yellow_like_a_warning() -> None:
-    console = _console(terminal=True)
+    console = recording_console(terminal=True)
     render_summary(remarked_run(), console, Redactor())
     output = console.file.getvalue()  # type: ignore[attr-defined]
 
@@ -113,7 +102,7 @@ def test_terminal_marks_flaky_and_slow_yellow_like_a_warning() -> None:
 
 
 def test_terminal_progress_prints_a_flaky_check_as_flaky() -> None:
-    console = _console()
+    console = recording_console()
     flaky = remarked_run().results[1]
     planned = PlannedCheck(spec=CheckSpec(id="health", name="Health endpoint", type="http"),
                            category=HEALTH, kind=CheckKind(), params=KindParams(), timeout=5.0,
@@ -227,7 +216,7 @@ def test_a_secret_in_what_a_failed_attempt_said_never_reaches_a_report() -> None
         "failed_attempts": [f"expected 200 for Bearer {secret}, got 401"]})
     run = replace(run, results=(run.results[0], flaky, run.results[2]))
     redactor = Redactor([secret])
-    console = _console()
+    console = recording_console()
     render_summary(run, console, redactor)
 
     outputs = [render_markdown(run, redactor), render_json(run, redactor),

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import io
 from dataclasses import replace
-
-from rich.console import Console
 
 from checks.config import CheckSpec
 from checks.kinds.base import CheckKind, KindParams
@@ -11,17 +8,8 @@ from checks.plan import PlannedCheck
 from checks.redact import Redactor
 from checks.report import TerminalProgress, render_summary
 from checks.runner import CheckFinished, CheckStarted
+from tests.checks.report.consoles import plain_lines, recording_console
 from tests.checks.report.runs import failing_run, passing_run
-
-
-def _console(*, terminal: bool = False) -> Console:
-    return Console(file=io.StringIO(), record=True, width=120, force_terminal=terminal,
-                   force_interactive=terminal)
-
-
-def _lines(console: Console) -> list[str]:
-    """Exported text with runs of spaces collapsed, so assertions do not depend on padding."""
-    return [" ".join(line.split()) for line in console.export_text().splitlines()]
 
 
 def _planned(check_id: str, name: str) -> PlannedCheck:
@@ -31,9 +19,9 @@ def _planned(check_id: str, name: str) -> PlannedCheck:
 
 
 def test_summary_shows_table_problems_and_verdict() -> None:
-    console = _console()
+    console = recording_console()
     render_summary(failing_run(), console, Redactor())
-    assert _lines(console) == [
+    assert plain_lines(console) == [
         "",
         "Smoke test: staging (suite platform, version week-2-complete)",
         "Category Checks Passed Failed Skipped Status",
@@ -60,9 +48,9 @@ def test_summary_shows_table_problems_and_verdict() -> None:
 
 
 def test_summary_of_a_passing_run_has_no_problems_section() -> None:
-    console = _console()
+    console = recording_console()
     render_summary(passing_run(), console, Redactor())
-    lines = _lines(console)
+    lines = plain_lines(console)
     assert "Problems" not in lines
     assert lines[-2:] == ["SMOKE TESTS PASSED: all 2 checks passed", "Duration: 12.3s"]
 
@@ -72,17 +60,17 @@ def test_brackets_and_markup_in_user_text_are_printed_literally() -> None:
     run = replace(run, results=(run.results[0].with_changes(
         status=run.results[0].status.FAIL, name="[bold]Health[/bold]",
         summary="expected [red]200[/red], got :boom: [503]"),))
-    console = _console()
+    console = recording_console()
     render_summary(run, console, Redactor())
     assert ("✗ FAIL [bold]Health[/bold] [health]: expected [red]200[/red], got :boom: [503] (45ms)"
-            in _lines(console))
+            in plain_lines(console))
 
 
 def test_escape_sequences_from_a_target_cannot_reach_the_terminal() -> None:
     run = failing_run()
     run = replace(run, results=tuple(
         r.with_changes(details="\x1b]0;pwned\x07\x1b[2J") for r in run.results))
-    console = _console(terminal=True)
+    console = recording_console(terminal=True)
     render_summary(run, console, Redactor())
     output = console.file.getvalue()  # type: ignore[attr-defined]
     assert "\x1b]0;" not in output and "\x1b[2J" not in output
@@ -94,15 +82,15 @@ def test_long_details_are_cut_to_an_excerpt() -> None:
     details = "\n".join(f"line {n}" for n in range(1, 11))
     run = replace(run, results=tuple(r.with_changes(details=details) for r in run.results
                                      if r.check_id == "db.key-hash"))
-    console = _console()
+    console = recording_console()
     render_summary(run, console, Redactor())
-    lines = _lines(console)
+    lines = plain_lines(console)
     assert "line 6" in lines and "line 7" not in lines
     assert "… 4 more lines in the full report" in lines
 
 
 def test_progress_without_a_terminal_prints_one_plain_line_per_finished_check() -> None:
-    console = _console()
+    console = recording_console()
     first, second = passing_run().results
     with TerminalProgress(console, 2, "staging") as progress:
         progress.on_event(CheckStarted(_planned("health", "Health endpoint")))
@@ -117,7 +105,7 @@ def test_progress_without_a_terminal_prints_one_plain_line_per_finished_check() 
 
 
 def test_progress_on_a_terminal_prints_finished_lines_above_the_live_bar() -> None:
-    console = _console(terminal=True)
+    console = recording_console(terminal=True)
     first, second = passing_run().results
     with TerminalProgress(console, 2, "staging") as progress:
         assert progress.live
@@ -131,7 +119,7 @@ def test_progress_on_a_terminal_prints_finished_lines_above_the_live_bar() -> No
 
 
 def test_progress_shows_the_checks_running_now() -> None:
-    console = _console(terminal=True)
+    console = recording_console(terminal=True)
     with TerminalProgress(console, 5, "staging") as progress:
         for n in range(5):
             progress.on_event(CheckStarted(_planned(f"c{n}", f"Check {n}")))

@@ -3,11 +3,9 @@ terminal (CI), one line at most every few seconds per check so that a log stays 
 
 from __future__ import annotations
 
-import io
 from types import SimpleNamespace
 
 import pytest
-from rich.console import Console
 
 from checks.config import CheckSpec
 from checks.kinds.base import CheckKind, KindParams
@@ -16,6 +14,7 @@ from checks.redact import Redactor
 from checks.report import TerminalProgress, terminal
 from checks.runner import CheckFinished, CheckProgress, CheckStarted
 from checks.secrets import Secret
+from tests.checks.report.consoles import recording_console
 from tests.checks.report.runs import passing_run
 
 LOAD = PlannedCheck(spec=CheckSpec(id="api-load", name="API load", type="load"),
@@ -24,11 +23,6 @@ LOAD = PlannedCheck(spec=CheckSpec(id="api-load", name="API load", type="load"),
 OTHER = PlannedCheck(spec=CheckSpec(id="limits", name="Rate limits", type="ratelimit"),
                      category="API", kind=CheckKind(), params=KindParams(), timeout=60.0,
                      retries=0, retry_backoff=0.5)
-
-
-def _console(*, terminal: bool = False) -> Console:
-    return Console(file=io.StringIO(), record=True, width=160, force_terminal=terminal,
-                   force_interactive=terminal)
 
 
 @pytest.fixture
@@ -40,7 +34,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_the_live_bar_shows_a_running_probes_latest_progress_next_to_its_name() -> None:
-    console = _console(terminal=True)
+    console = recording_console(terminal=True, width=160)
     with TerminalProgress(console, 2, "staging") as progress:
         progress.on_event(CheckStarted(LOAD))
         progress.on_event(CheckStarted(OTHER))
@@ -57,7 +51,7 @@ def test_the_live_bar_shows_a_running_probes_latest_progress_next_to_its_name() 
 
 def test_off_a_terminal_progress_is_printed_at_most_every_five_seconds_per_check(
         clock: list[float]) -> None:
-    console = _console()
+    console = recording_console(width=160)
     with TerminalProgress(console, 2, "staging") as progress:
         progress.on_event(CheckStarted(LOAD))
         progress.on_event(CheckStarted(OTHER))
@@ -76,7 +70,7 @@ def test_off_a_terminal_progress_is_printed_at_most_every_five_seconds_per_check
 
 
 def test_progress_text_is_redacted_and_shown_literally(clock: list[float]) -> None:
-    console = _console()
+    console = recording_console(width=160)
     redactor = Redactor([Secret("hunter2-token-value")])
     with TerminalProgress(console, 1, "staging", redactor=redactor) as progress:
         progress.on_event(CheckStarted(LOAD))
