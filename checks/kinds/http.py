@@ -53,7 +53,7 @@ if "httpx" not in sys.modules:
 
 __all__ = [
     "Exchange", "HttpCheck", "HttpCheckParams", "HttpClients", "HttpMethod", "HttpRequest",
-    "Judgement", "StatusCodes", "judge", "perform", "send_request", "status_codes",
+    "Judgement", "StatusCodes", "judge", "perform", "send_request", "ssl_context", "status_codes",
 ]
 
 BODY_EXCERPT_CHARS = 4096
@@ -253,9 +253,10 @@ class HttpClients:
 
 
 @lru_cache(maxsize=32)
-def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+def ssl_context(ca_file: str | None) -> ssl.SSLContext:
     """Loading a CA bundle costs ~20 ms of CPU; 40 checks starting at once would queue behind
-    each other's loads, so contexts are built once and shared (they are safe to share)."""
+    each other's loads, so contexts are built once per process and shared by every kind that
+    speaks HTTP (they are safe to share)."""
     import certifi
 
     return ssl.create_default_context(cafile=ca_file or certifi.where())
@@ -266,7 +267,7 @@ def _tls_verification(request: HttpRequest, ca_file: str | None) -> ssl.SSLConte
     if not request.verify_tls:
         return False
     try:
-        return _ssl_context(ca_file)
+        return ssl_context(ca_file)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = f" ({ca_file})" if ca_file != request.ca_file else ""

@@ -15,16 +15,14 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 import aiohttp
-import certifi
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from checks.errors import CheckError
 from checks.kinds.base import resolve_path
-from checks.kinds.http import parse_url
+from checks.kinds.http import parse_url, ssl_context
 from checks.kinds.load._params import LoadParams
 
 __all__ = ["Answer", "LoadClient", "TransportFailure"]
@@ -50,17 +48,12 @@ class TransportFailure(Exception):
         self.message = message
 
 
-@lru_cache(maxsize=16)
-def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file or certifi.where())
-
-
 def _tls(params: LoadParams, base_dir: Path | None) -> ssl.SSLContext | bool:
     if not params.verify_tls:
         return False
     try:
         # A relative ca_file starts at the suite file's folder, as in every kind.
-        return _ssl_context(str(resolve_path(params.ca_file, base_dir)) if params.ca_file
+        return ssl_context(str(resolve_path(params.ca_file, base_dir)) if params.ca_file
                             else None)
     except (OSError, ssl.SSLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

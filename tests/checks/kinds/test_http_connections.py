@@ -19,7 +19,7 @@ from aiohttp import web
 
 from checks.config import parse_suite
 from checks.errors import CheckError
-from checks.kinds.http import HttpClients, HttpConnections, HttpRequest, _ssl_context, perform
+from checks.kinds.http import HttpClients, HttpConnections, HttpRequest, perform, ssl_context
 from checks.plan import RunPlan, build_plan
 from checks.results import Status
 from checks.runner import run_plan
@@ -135,12 +135,12 @@ async def test_https_checks_share_one_tls_connection_and_a_wrong_ca_still_fails(
 
 
 async def test_plain_http_checks_load_no_ca_bundle(target: Target) -> None:
-    before = _ssl_context.cache_info()
+    before = ssl_context.cache_info()
 
     result = await run_plan(_plan(_health_checks(target.url, 3)))
 
     assert all(r.status is Status.PASS for r in result.results)
-    after = _ssl_context.cache_info()
+    after = ssl_context.cache_info()
     assert (after.hits, after.misses) == (before.hits, before.misses)
 
 
