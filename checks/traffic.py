@@ -21,10 +21,10 @@ import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Protocol
 
 from checks.errors import CheckError
+from checks.release import release
 
 __all__ = [
     "HARD_CAPS", "RUN_HEADER", "LocalGate", "RunBudget", "TrafficCaps", "TrafficGate",
@@ -56,16 +56,10 @@ HARD_CAPS = TrafficCaps(rps=2000, duration_s=300, requests_per_check=100_000,
                         requests_per_run=200_000, concurrency=256)
 
 
-@lru_cache(maxsize=1)
 def user_agent() -> str:
     """`smokebot/<version> (synthetic)`: lets the target's logs and rate limits tell a probe
     from a customer."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        release = version("smokebot")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        release = "0"
-    return f"smokebot/{release} (synthetic)"
+    return f"smokebot/{release()} (synthetic)"
 
 
 class _ProbeContext(Protocol):

@@ -14,12 +14,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 
 import aiohttp
 
 from bot.errors import ReportFailed
+from checks.release import release
 
 __all__ = ["Answer", "exchange", "header_wait_s", "user_agent"]
 
@@ -34,15 +34,9 @@ class Answer:
     payload: Any  # the body as JSON, or None when it is not JSON
 
 
-@lru_cache(maxsize=1)
 def user_agent() -> str:
     """`smokebot/<version>`: GitHub's API refuses a request without a User-Agent."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        release = version("smokebot")
-    except PackageNotFoundError:  # a source tree that was never installed
-        release = "0"
-    return f"smokebot/{release}"
+    return f"smokebot/{release()}"
 
 
 async def exchange(http: aiohttp.ClientSession, method: str, url: str, *,

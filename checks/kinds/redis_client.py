@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +23,7 @@ from checks.config import Duration
 from checks.errors import CheckError
 from checks.kinds.base import CheckContext, KindParams
 from checks.redact import Redactor
+from checks.release import release
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -103,15 +103,6 @@ def _url_password(url: str) -> str | None:
     return unquote(password) if password else None
 
 
-@lru_cache(maxsize=1)
-def _release() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("smokebot")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "0"
-
-
 def _options(params: RedisParams, target: RedisTarget, ctx: CheckContext) -> dict[str, Any]:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
@@ -125,9 +116,9 @@ def _options(params: RedisParams, target: RedisTarget, ctx: CheckContext) -> dic
     try:
         from redis.driver_info import DriverInfo
     except ImportError:  # redis-py before 7: the older spelling
-        options.update(lib_name=CLIENT_NAME, lib_version=_release())
+        options.update(lib_name=CLIENT_NAME, lib_version=release())
     else:  # CLIENT LIST shows lib-name=redis-py(smokebot_v<version>)
-        options["driver_info"] = DriverInfo().add_upstream_driver(CLIENT_NAME, _release())
+        options["driver_info"] = DriverInfo().add_upstream_driver(CLIENT_NAME, release())
     if params.username:
         options["username"] = params.username
     if params.password:
