@@ -138,20 +138,11 @@ def failure_lines(view: RunFacts) -> str:
     problems = [r for r in view.results if r.status.is_problem]
     if not problems:
         return ""
-    lines = ["*Failed checks* (details in the thread)"]
-    size = len(lines[0])
     acknowledged = set(view.acknowledged)
-    for index, result in enumerate(problems):
-        line = (f"• {CHECK_EMOJI[result.status]} *{inline(result.name, 150)}* "
-                f"{code(result.check_id, 90)}: {inline(result.summary, 200)}")
-        if result.check_id in acknowledged:
-            line += " · _acknowledged_"
-        if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
-            lines.append(f"… and {len(problems) - index} more")
-            break
-        lines.append(line)
-        size += 1 + len(line)
-    return "\n".join(lines)
+    return _listed("*Failed checks* (details in the thread)", [
+        _check_line(result, inline(result.summary, 200))
+        + (" · _acknowledged_" if result.check_id in acknowledged else "")
+        for result in problems])
 
 
 def remarked_lines(view: RunFacts) -> str:
@@ -161,9 +152,8 @@ def remarked_lines(view: RunFacts) -> str:
     found = [r for r in view.results if r.status in REMARKED]
     if not found:
         return ""
-    lines = ["*Flaky and slow checks* (passed)"]
-    size = len(lines[0])
-    for index, result in enumerate(found):
+    lines = []
+    for result in found:
         parts = [inline(remark(result), 200)]
         attempts = failed_attempts(result)
         if attempts:
@@ -171,14 +161,8 @@ def remarked_lines(view: RunFacts) -> str:
         history = history_of(view.flaky_history, result.check_id)
         if history is not None and result.status is Status.FLAKY:
             parts.append(flaky_history_words(history))
-        line = (f"• {CHECK_EMOJI[result.status]} *{inline(result.name, 150)}* "
-                f"{code(result.check_id, 90)}: " + " · ".join(parts))
-        if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
-            lines.append(f"… and {len(found) - index} more")
-            break
-        lines.append(line)
-        size += 1 + len(line)
-    return "\n".join(lines)
+        lines.append(_check_line(result, " · ".join(parts)))
+    return _listed("*Flaky and slow checks* (passed)", lines)
 
 
 def skipped_lines(view: RunFacts) -> str:
@@ -196,15 +180,25 @@ def skipped_lines(view: RunFacts) -> str:
         entries.append(f"• {count}: no result before the run ended")
     if not entries:
         return ""
-    lines = ["*Skipped checks* (not run)"]
-    size = len(lines[0])
-    for index, entry in enumerate(entries):
-        if size + 1 + len(entry) > SECTION_TEXT_MAX - 40:
-            lines.append(f"… and {len(entries) - index} more reasons")
+    return _listed("*Skipped checks* (not run)", entries, more="more reasons")
+
+
+def _check_line(result: CheckResult, words: str) -> str:
+    return (f"• {CHECK_EMOJI[result.status]} *{inline(result.name, 150)}* "
+            f"{code(result.check_id, 90)}: {words}")
+
+
+def _listed(title: str, lines: Sequence[str], *, more: str = "more") -> str:
+    """`title` and as many of `lines` as fit one section, then `… and N more`."""
+    shown = [title]
+    size = len(title)
+    for index, line in enumerate(lines):
+        if size + 1 + len(line) > SECTION_TEXT_MAX - 40:
+            shown.append(f"… and {len(lines) - index} {more}")
             break
-        lines.append(entry)
-        size += 1 + len(entry)
-    return "\n".join(lines)
+        shown.append(line)
+        size += 1 + len(line)
+    return "\n".join(shown)
 
 
 def _id_list(ids: list[str]) -> str:
