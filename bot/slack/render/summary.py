@@ -112,18 +112,10 @@ def render_summary(view: RunView) -> SlackMessage:
         blocks.append(section(_progress_line(view)))
         return slack_message(_summary_fallback(view), blocks)
     blocks.append(section(_verdict_line(view)))
-    table = summary_table(view)
-    if table:
-        blocks.append(section(table))
-    failures = failure_lines(view)
-    if failures:
-        blocks.append(section(failures))
-    remarks = remarked_lines(view)
-    if remarks:
-        blocks.append(section(remarks))
-    skipped = skipped_lines(view)
-    if skipped:
-        blocks.append(section(skipped))
+    for text in (summary_table(view), failure_lines(view), remarked_lines(view),
+                 skipped_lines(view)):
+        if text:
+            blocks.append(section(text))
     blocks.append(context(_context_parts(view)))
     actions = _summary_actions(view)
     if actions:
