@@ -12,8 +12,8 @@ from bot.slack.render._blocks import FALLBACK_TEXT_MAX
 from checks.results import CheckResult, Severity, Status
 from tests.support.slack_blockkit import validate_blocks
 
-__all__ = ["CANARY", "FAILING", "PASSING", "RUN_ID", "STARTED", "T0", "all_text",
-           "assert_valid", "button", "check", "mrkdwn", "plain", "section", "view"]
+__all__ = ["CANARY", "FAILING", "FINISHED_CONTEXT", "PASSING", "RUN_ID", "STARTED", "T0",
+           "all_text", "assert_valid", "button", "check", "mrkdwn", "plain", "section", "view"]
 
 RUN_ID = "0192a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"
 T0 = datetime(2025, 10, 28, 21, 30, tzinfo=timezone.utc)  # epoch 1761687000
@@ -65,6 +65,12 @@ def mrkdwn(text: str) -> dict[str, Any]:
 
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": mrkdwn(text)}
+
+
+# The context line of a finished `view()`: trigger, run, start and how long it took.
+FINISHED_CONTEXT = {"type": "context", "elements": [
+    mrkdwn("/smoketest staging by <@U0ALICE01>"), mrkdwn("Run `0192a3b4`"), mrkdwn(STARTED),
+    mrkdwn("Took 1m 15s")]}
 
 
 def button(text: str, action_id: str, value: str = RUN_ID,

@@ -20,7 +20,7 @@ from bot.slack.render import (
 )
 from checks.results import Status
 from tests.bot.slack.render.render_support import (
-    STARTED,
+    FINISHED_CONTEXT,
     assert_valid,
     button,
     check,
@@ -61,9 +61,7 @@ def test_a_passing_run_with_flaky_and_slow_checks_passes_and_lists_them() -> Non
                     "• :arrows_counterclockwise: *Health* `health`: passed on attempt 2 · "
                     f"first failed: {REFUSED} · flaky 3 of the last 10 runs\n"
                     f"• :snail: *Pricing* `pricing`: {SLOW}"),
-            {"type": "context", "elements": [
-                mrkdwn("/smoketest staging by <@U0ALICE01>"), mrkdwn("Run `0192a3b4`"),
-                mrkdwn(STARTED), mrkdwn("Took 1m 15s")]},
+            FINISHED_CONTEXT,
             # Nothing failed: nothing to re-run on its own or to acknowledge.
             {"type": "actions", "elements": [button("Re-run all", "rerun_all")]},
         ])

@@ -22,6 +22,7 @@ from bot.slack.render import (
 from bot.slack.render._states import RUN_STATES
 from checks.results import CheckResult, Status
 from tests.bot.slack.render.render_support import (
+    FINISHED_CONTEXT,
     FAILING,
     PASSING,
     RUN_ID,
@@ -54,9 +55,7 @@ def test_passing_run_summary_is_verdict_table_duration_and_rerun_all() -> None:
                     "----------------------------------------------------------\n"
                     "TOTAL                 3       3       0        0  PASS\n"
                     "```"),
-            {"type": "context", "elements": [
-                mrkdwn("/smoketest staging by <@U0ALICE01>"), mrkdwn("Run `0192a3b4`"),
-                mrkdwn(STARTED), mrkdwn("Took 1m 15s")]},
+            FINISHED_CONTEXT,
             {"type": "actions", "elements": [button("Re-run all", "rerun_all")]},
         ])
     assert_valid(message)
@@ -82,9 +81,7 @@ def test_failing_run_summary_lists_failures_mentions_group_and_offers_three_butt
             section("*Failed checks* (details in the thread)\n"
                     "• :x: *Tables* `tables`: expected 4 tables, got 3: subscriptions is missing\n"
                     "• :no_entry: *Health* `health`: could not connect: connection refused"),
-            {"type": "context", "elements": [
-                mrkdwn("/smoketest staging by <@U0ALICE01>"), mrkdwn("Run `0192a3b4`"),
-                mrkdwn(STARTED), mrkdwn("Took 1m 15s")]},
+            FINISHED_CONTEXT,
             {"type": "actions", "elements": [
                 button("Re-run failed", "rerun_failed", style="primary"),
                 button("Re-run all", "rerun_all"),

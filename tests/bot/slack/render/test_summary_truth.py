@@ -19,21 +19,17 @@ from bot.slack.render import (
 from checks.results import Status
 from tests.bot.slack.render.render_support import (
     FAILING,
+    FINISHED_CONTEXT,
     RUN_ID,
-    STARTED,
     T0,
     assert_valid,
     button,
     check,
-    mrkdwn,
     plain,
     section,
     view,
 )
 
-CONTEXT = {"type": "context", "elements": [
-    mrkdwn("/smoketest staging by <@U0ALICE01>"), mrkdwn("Run `0192a3b4`"), mrkdwn(STARTED),
-    mrkdwn("Took 1m 15s")]}
 WORKSPACE = "https://example-workspace.slack.com/"
 PROVISIONING = (check("signup", "Customer Provisioning"),
                 check("invoice", "Customer Provisioning"),
@@ -59,7 +55,7 @@ def test_skipped_check_is_counted_in_its_own_column_and_listed_with_its_reason()
                     "```"),
             section("*Skipped checks* (not run)\n"
                     "• `welcome-mail`: depends on 'mailer', which failed"),
-            CONTEXT,
+            FINISHED_CONTEXT,
             {"type": "actions", "elements": [button("Re-run all", "rerun_all")]},
         ])
     assert_valid(message)
@@ -120,7 +116,7 @@ def test_cancelled_run_says_who_cancelled_marks_what_never_ran_and_offers_reruns
                     "```"),
             section("*Skipped checks* (not run)\n"
                     "• `key-hash`, `health`: cancelled before it finished"),
-            CONTEXT,
+            FINISHED_CONTEXT,
             {"type": "actions", "elements": [button("Re-run all", "rerun_all")]},
         ])
     assert_valid(message)
@@ -196,7 +192,7 @@ def test_acknowledged_failures_are_marked_in_verdict_table_and_list() -> None:
                     " · _acknowledged_\n"
                     "• :no_entry: *Health* `health`: could not connect: connection refused"
                     " · _acknowledged_"),
-            CONTEXT,
+            FINISHED_CONTEXT,
             {"type": "actions", "elements": [
                 button("Re-run failed", "rerun_failed", style="primary"),
                 button("Re-run all", "rerun_all"),
