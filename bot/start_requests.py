@@ -32,7 +32,6 @@ from bot.slack.gate import authorize_request, reply_for_ticket
 from bot.suites import ANSWER_WAIT_S
 from checks.errors import UsageError
 from checks.plan import select_checks
-from checks.results import Status
 
 __all__ = ["ask_to_start", "cancel_confirmation", "start_confirmed"]
 
@@ -134,7 +133,7 @@ async def _target(services: Services, request: StartRequest,
     filters = original.filters
     if request.only_failed:
         failed = tuple(r.check_id for r in await services.store.results(original.id)
-                       if r.status in (Status.FAIL, Status.ERROR))
+                       if r.status.is_problem)
         if not failed:
             return render.render_error("Nothing failed in that run; use Re-run all.")
         filters = failed
