@@ -18,10 +18,8 @@ __all__ = ["EndingContext", "ending_messages", "interruption_messages", "notice_
 
 
 def run_view(run: Run, *, total: int, categories: tuple[str, ...],
-             results: tuple[CheckResult, ...] = (), mention: str | None = None,
-             acknowledged: tuple[str, ...] = ()) -> render.RunView:
-    """The summary's view of a run, from its record and the results known so far;
-    `acknowledged`: the failed checks someone said are known."""
+             results: tuple[CheckResult, ...] = (), mention: str | None = None) -> render.RunView:
+    """The summary's view of a run, from its record and the results known so far."""
     deploy = run.deploy
     trigger = run.trigger_detail or run.trigger_kind.value
     if run.requested_by and run.trigger_kind is TriggerKind.SLASH:
@@ -35,7 +33,7 @@ def run_view(run: Run, *, total: int, categories: tuple[str, ...],
         total=total, results=results, categories=categories,
         started_at=run.started_at, finished_at=run.finished_at,
         superseded_by=str(run.superseded_by) if run.superseded_by else None,
-        mention=mention, interrupted_reason=run.status_reason, acknowledged=acknowledged)
+        mention=mention, interrupted_reason=run.status_reason)
 
 
 @dataclass(frozen=True)
@@ -63,14 +61,14 @@ def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
     acknowledged = tuple(check_id for check_id, known in context.known.items()
                          if known is not None and known.kind is render.KnownKind.ACKNOWLEDGED)
     view = run_view(run, total=context.total, categories=context.categories,
-                    results=context.results, mention=context.mention, acknowledged=acknowledged)
-    view = replace(view, read_version=context.read_version, run_url=context.run_url,
-                   flaky_history=tuple(
-        known.flaky for known in context.known.values()
-        if known is not None and known.flaky is not None))
+                    results=context.results, mention=context.mention)
+    flaky_history = tuple(known.flaky for known in context.known.values()
+                          if known is not None and known.flaky is not None)
+    view = replace(view, acknowledged=acknowledged, read_version=context.read_version,
+                   run_url=context.run_url, flaky_history=flaky_history)
     messages = [_summary(context.channel, render.render_summary(view), context.reply_under)]
-    problems = [r for r in context.results if r.check_id in context.known]
-    for result in problems:
+    replied = [r for r in context.results if r.check_id in context.known]  # flaky ones too
+    for result in replied:
         reply = render.render_failure_reply(result, known=context.known[result.check_id])
         messages.append(OutboxMessage(SlackMessageKind.FAILURE_REPLY, context.channel,
                                       _content(reply), check_id=result.check_id))
@@ -78,7 +76,7 @@ def ending_messages(run: Run, context: EndingContext) -> list[OutboxMessage]:
     if mention is not None:  # an edit does not notify: the mention needs its own post
         messages.append(OutboxMessage(SlackMessageKind.MENTION, context.channel,
                                       _content(mention)))
-    if context.report_markdown and any(r.status.is_problem for r in problems):
+    if context.report_markdown and any(r.status.is_problem for r in replied):
         messages.append(OutboxMessage(SlackMessageKind.REPORT, context.channel, {
             "filename": context.report_filename, "title": context.report_title,
             "content": context.report_markdown}))
