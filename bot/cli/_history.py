@@ -62,7 +62,7 @@ def history(environment: str | None, limit: int, check_id: str | None,
     runs, links = query_store(lambda store: _runs_and_links(store, environment, limit))
     if not runs:
         if environment is not None:  # a typo must not read as an environment never tested
-            _known_environment(config or settings.config_path, environment)
+            _known(config or settings.config_path, environment)
         click.echo("No runs yet.")
         return
     workspace = asyncio.run(_workspace_url(settings)) if links else None
@@ -81,8 +81,7 @@ def _check_history(environment: str, check_id: str, limit: int, config_path: str
                                                                      check_id, limit))
     if not past:
         # A typo must not read as a check never run.
-        _known_environment(config_path, environment)
-        _known_check(config_path, check_id)
+        _known(config_path, environment, check_id)
         click.echo(f"No results of {check_id} in {environment} yet.")
         return
     for line in _check_lines(check_id, environment, past, lately):
@@ -116,27 +115,26 @@ def _check_lines(check_id: str, environment: str, past: Sequence[PastResult],
     return lines
 
 
-def _known_check(config_path: str, check_id: str) -> None:
-    """Raises UsageError for a check id the suite file does not have, naming the closest."""
-    ids = [check.id for _, _, _, check in load_suite(config_path).all_checks()]
-    if check_id in ids:
-        return
-    hint = difflib.get_close_matches(check_id, ids, n=1)
-    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-    raise UsageError(f"unknown check '{check_id}'{suggestion}; the suite's checks are listed "
-                     "by `smokebot list`")
-
-
-def _known_environment(config_path: str, environment: str) -> None:
+def _known(config_path: str, environment: str, check_id: str | None = None) -> None:
     """Raises UsageError, naming the suite file's environments, for one it does not have (an
-    environment that has runs is known, even if the file no longer lists it)."""
-    names = list(load_suite(config_path).environments)
-    if environment in names:
+    environment that has runs is known, even if the file no longer lists it), and for a
+    check id it does not have, naming the closest."""
+    suite = load_suite(config_path)
+    names = list(suite.environments)
+    if environment not in names:
+        raise UsageError(f"unknown environment '{environment}'{_did_you_mean(environment, names)}"
+                         f"; expected one of: {', '.join(names)}")
+    if check_id is None:
         return
-    hint = difflib.get_close_matches(environment, names, n=1)
-    suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-    raise UsageError(f"unknown environment '{environment}'{suggestion}; expected one of: "
-                     f"{', '.join(names)}")
+    ids = [check.id for _, _, _, check in suite.all_checks()]
+    if check_id not in ids:
+        raise UsageError(f"unknown check '{check_id}'{_did_you_mean(check_id, ids)}; the "
+                         "suite's checks are listed by `smokebot list`")
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    hint = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
 
 
 async def _workspace_url(settings: Settings) -> str | None:
