@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
 from redis import asyncio as aioredis
 
 from bot.queue import RunQueue
@@ -19,11 +20,12 @@ from bot.slack.client import create_slack_client
 from bot.store import Store
 from bot.suites import SuiteSource
 from checks.secrets import Secret
+from tests.support.relay import TcpRelay
 from tests.support.services import redis_url, unique_prefix
 from tests.support.slack_emulator import SlackEmulator
 
 __all__ = ["CHANNEL", "ONCALL", "SIGNING_SECRET", "SUITE", "audit_log", "open_services",
-           "slack_emulator"]
+           "relayed_dsn", "slack_emulator"]
 
 SIGNING_SECRET = "unit-signing-secret-0123456789"
 CHANNEL = "C0SMOKE001"
@@ -56,6 +58,11 @@ categories:
         type: http
         url: ${{base_url}}/version
 """
+
+
+def relayed_dsn(relay: TcpRelay, pg_dsn: str) -> str:
+    """`pg_dsn` through the `postgres_relay` fixture (tests/bot/conftest.py)."""
+    return make_conninfo(pg_dsn, host="127.0.0.1", port=str(relay.port))
 
 
 @contextmanager

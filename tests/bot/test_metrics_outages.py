@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.services import Services
 from bot.settings import Settings
@@ -24,7 +23,7 @@ from bot.web import create_web_app
 from bot.worker_main import run_worker_process
 from checks.secrets import Secret
 from tests.bot.metrics_support import Exposition, scrape
-from tests.bot.services_support import SIGNING_SECRET, SUITE, slack_emulator
+from tests.bot.services_support import SIGNING_SECRET, SUITE, relayed_dsn, slack_emulator
 from tests.support.asgi import free_port, serve_asgi
 from tests.support.redis_server import PrivateRedis, private_redis
 from tests.support.relay import TcpRelay
@@ -44,22 +43,6 @@ def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
             yield server
         finally:
             os.kill(server.process.pid, signal.SIGCONT)  # stopped by the test, maybe
-
-
-@pytest.fixture
-def postgres_relay(pg_dsn: str) -> Iterator[TcpRelay]:
-    params = conninfo_to_dict(pg_dsn)
-    relay = TcpRelay(str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
-    relay.start()
-    try:
-        yield relay
-    finally:
-        relay.thaw()
-        relay.cut()
-
-
-def _through(relay: TcpRelay, pg_dsn: str) -> str:
-    return make_conninfo(pg_dsn, host="127.0.0.1", port=str(relay.port))
 
 
 def _settings(tmp_path: Path, emulator_token: str, api_url: str, *, database_url: str,
@@ -122,7 +105,7 @@ def test_web_metrics_answer_at_once_while_redis_hangs_and_recover(
 
 def test_web_metrics_answer_at_once_while_postgres_hangs_and_recover(
         pg_dsn: str, tmp_path: Path, postgres_relay: TcpRelay) -> None:
-    with _web(tmp_path, database_url=_through(postgres_relay, pg_dsn),
+    with _web(tmp_path, database_url=relayed_dsn(postgres_relay, pg_dsn),
               redis=redis_url()) as url:
         _until(url, "the first reading", lambda m: _shows(m, *QUEUE_GAUGES, OUTBOX_GAUGE))
 
@@ -143,7 +126,7 @@ async def hung_worker(services: Services, pg_dsn: str, redis_server: PrivateRedi
     free loopback port; both servers answer again before it is stopped."""
     port = free_port()
     settings = dataclasses.replace(
-        services.settings, database_url=_through(postgres_relay, pg_dsn),
+        services.settings, database_url=relayed_dsn(postgres_relay, pg_dsn),
         redis_url=redis_server.url, worker_metrics_host="127.0.0.1", worker_metrics_port=port,
         metrics_refresh_s=REFRESH_S)
     stop = asyncio.Event()

@@ -18,12 +18,11 @@ import httpx
 import psycopg
 import pytest
 import redis
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.settings import Settings
 from bot.web import create_web_app
 from checks.secrets import Secret
-from tests.bot.services_support import SIGNING_SECRET, SUITE, slack_emulator
+from tests.bot.services_support import SIGNING_SECRET, SUITE, relayed_dsn, slack_emulator
 from tests.support.asgi import free_port, serve_asgi
 from tests.support.relay import TcpRelay
 from tests.support.services import unique_prefix
@@ -79,21 +78,6 @@ def web_on_private_redis(pg_dsn: str, tmp_path: object,
     with _web_app(tmp_path, database_url=pg_dsn,
                   redis_url=f"redis://127.0.0.1:{port}/0") as (url, factory):
         yield url, process, factory
-
-
-@pytest.fixture
-def postgres_relay(pg_dsn: str) -> Iterator[TcpRelay]:
-    params = conninfo_to_dict(pg_dsn)
-    relay = TcpRelay(str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432))
-    relay.start()
-    try:
-        yield relay
-    finally:
-        relay.cut()
-
-
-def _through(relay: TcpRelay, pg_dsn: str) -> str:
-    return make_conninfo(pg_dsn, host="127.0.0.1", port=str(relay.port))
 
 
 def _slash(url: str, factory: SlackRequestFactory, text: str = "staging"
@@ -155,7 +139,7 @@ def test_smoketest_answers_within_budget_when_redis_hangs_and_works_again_after(
 def test_readyz_and_smoketest_answer_in_time_when_postgres_hangs_and_recover(
         pg_dsn: str, tmp_path: object, postgres_relay: TcpRelay) -> None:
     redis_url = "redis://127.0.0.1:6379/0"
-    with _web_app(tmp_path, database_url=_through(postgres_relay, pg_dsn),
+    with _web_app(tmp_path, database_url=relayed_dsn(postgres_relay, pg_dsn),
                   redis_url=redis_url) as (url, factory):
         assert httpx.get(f"{url}/readyz", timeout=5).json() == {"ready": True}
 
@@ -194,7 +178,7 @@ def test_readyz_and_smoketest_answer_in_time_when_postgres_hangs_and_recover(
 def test_the_first_smoketest_answers_in_time_when_postgres_hangs_from_the_start(
         pg_dsn: str, tmp_path: object, postgres_relay: TcpRelay) -> None:
     postgres_relay.freeze()  # before the pool made a connection: connecting hangs too
-    with _web_app(tmp_path, database_url=_through(postgres_relay, pg_dsn),
+    with _web_app(tmp_path, database_url=relayed_dsn(postgres_relay, pg_dsn),
                   redis_url="redis://127.0.0.1:6379/0") as (url, factory):
         text, took = _slash(url, factory)
         assert took < 2.5
