@@ -21,7 +21,7 @@ import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from checks.errors import CheckError
 from checks.release import release
@@ -67,7 +67,7 @@ class _ProbeContext(Protocol):
     imports this module)."""
 
     environment: str
-    variables: dict[str, Any]
+    run_id: str | None
     traffic: TrafficPolicy | None
 
 
@@ -166,9 +166,7 @@ class TrafficPolicy:
         one: hard caps, the in-process gate, a budget of its own."""
         if ctx.traffic is not None:
             return ctx.traffic
-        run = ctx.variables.get("run")
-        run_id = run.get("id") if isinstance(run, dict) else None
-        return cls(environment=ctx.environment, run_id=str(run_id or uuid.uuid4().hex[:12]))
+        return cls(environment=ctx.environment, run_id=ctx.run_id or uuid.uuid4().hex[:12])
 
     def refusal(self) -> str | None:
         """Why no probe may run in this environment, or None."""

@@ -50,6 +50,14 @@ class CheckContext:
     def resolve_path(self, path: str | Path) -> Path:
         return resolve_path(path, self.suite_dir)
 
+    @property
+    def run_id(self) -> str | None:
+        """The plan's `${run.id}`, the same in every check and attempt of a run; None in a
+        context built without a plan (a test, a plugin)."""
+        run = self.variables.get("run")
+        found = run.get("id") if isinstance(run, dict) else None
+        return str(found) if found else None
+
 
 def resolve_path(path: str | Path, suite_dir: Path | None) -> Path:
     """`~` expanded; a relative path taken from the suite file's folder (the working directory

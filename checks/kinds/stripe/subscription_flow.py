@@ -113,10 +113,8 @@ def _refuse_live_key(key: str) -> None:
 
 def _run_id_of(ctx: CheckContext) -> str:
     """The plan's `${run.id}`; a new id when the plan has none."""
-    run = ctx.variables.get("run")
-    run_id = run.get("id") if isinstance(run, dict) else None
-    return _SAFE.sub("-", run_id)[:40] if isinstance(run_id, str) and run_id else \
-        uuid.uuid4().hex[:12]
+    run_id = ctx.run_id
+    return _SAFE.sub("-", run_id)[:40] if run_id else uuid.uuid4().hex[:12]
 
 
 # ------------------------------------------------------------------------------ the flow

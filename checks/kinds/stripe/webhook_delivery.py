@@ -351,10 +351,8 @@ def _answer_evidence(answer: _Answer, **verdict: bool) -> dict[str, Any]:
 
 def _run_id(ctx: CheckContext) -> str:
     """`${run.id}`, so that a later check of the run can find the events."""
-    run = ctx.variables.get("run")
-    if isinstance(run, dict) and run.get("id"):
-        return str(run["id"])
-    return uuid.uuid4().hex[:12]  # a context built without a plan: unique, findable by no one
+    # A context built without a plan: unique, findable by no one.
+    return ctx.run_id or uuid.uuid4().hex[:12]
 
 
 class WebhookDeliveryCheck(CheckKind[WebhookDeliveryParams]):
